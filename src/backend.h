@@ -1,0 +1,30 @@
+/*
+ * backend.h - which backend a client goes to, the non-blocking connect to
+ * it, and the PROXY protocol header it gets first.
+ */
+#ifndef KP_BACKEND_H
+#define KP_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "tls.h"
+
+/* First route matching SNI and ALPN, else the frontend's default; NULL if none. */
+const struct kp_backend *backend_route(const struct kp_frontend *fe, const char *sni,
+                                       const char *alpn);
+
+/* Start a non-blocking connect.  Returns the socket (connected or in
+ * progress), or -1 with err set. */
+int backend_connect(const struct kp_backend *be, char *err, size_t errlen);
+
+/* After the socket became writable: 0 if connected, else -1 with err set. */
+int backend_connect_result(int fd, char *err, size_t errlen);
+
+/* The PROXY header for this client on this backend, in a malloc'd buffer
+ * (*len bytes); NULL with *len 0 when the backend wants none.  -1 on error. */
+int backend_proxy_header(const struct kp_backend *be, int client_fd, const struct tls_info *info,
+                         unsigned char **hdr, uint16_t *len);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * conn.h - one client connection, from accept() to close, as one state
+ * machine:
+ *
+ *   HANDSHAKE --(keys to the kernel, or kept in mbedTLS)--> CONNECTING
+ *   CONNECTING --(backend up, PROXY header sent)--> PUMPING --> closed
+ *   CONNECTING --(backend down)--> REPLYING (503 / GOAWAY / close_notify)
+ *   REPLYING --> LINGERING (drain the client briefly so it reads the reply) --> closed
+ *
+ * Every path out ends in conn_close(c, reason), the only place that
+ * releases a connection.
+ */
+#ifndef KP_CONN_H
+#define KP_CONN_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct worker;
+struct tls_session;
+struct kp_pipe;
+
+enum conn_state { CONN_HANDSHAKE, CONN_CONNECTING, CONN_PUMPING, CONN_REPLYING, CONN_LINGERING };
+
+/* One direction of the pump: client->backend or backend->client. */
+struct dir {
+    struct kp_pipe *pipe;       /* kTLS: held only while bytes are in flight */
+    unsigned char *buf;         /* user-space fallback: held only while bytes are in flight */
+    uint32_t pending;           /* bytes in pipe or buf not yet written */
+    uint32_t off;               /* fallback: start of pending bytes in buf */
+    uint8_t want_c, want_b;     /* EV_READ / EV_WRITE this direction waits for, per socket */
+    bool eof;                   /* the source has ended */
+    bool done;                  /* ... and the end was passed on */
+};
+
+struct conn {
+    struct worker *w;
+    const struct kp_frontend *fe;
+    struct conn *prev, *next;   /* the worker's list */
+    enum conn_state state;
+    bool ktls;                  /* the kernel owns the client's record layer */
+    int cfd, bfd;
+    ev_io cio, bio;
+    ev_timer timer;             /* handshake, connect, idle or linger deadline */
+    ev_tstamp last_active;
+    struct tls_session *tls;    /* during the handshake; for good in fallback mode */
+    const struct kp_backend *backend;
+    const char *alpn;           /* negotiated protocol (points into the config), or NULL */
+    unsigned char *proxy_hdr;   /* PROXY header waiting for the backend connection */
+    uint16_t proxy_len;
+    uint32_t reply_off;         /* REPLYING: bytes of the reply already sent */
+    struct dir c2b, b2c;
+};
+
+/* Take over an accepted client socket. */
+void conn_start(struct worker *w, const struct kp_frontend *fe, size_t fe_index, int fd);
+void conn_close(struct conn *c, const char *reason);
+
+/* Re-arm the socket watchers from what the two directions want. */
+void conn_update_events(struct conn *c);
+
+#endif

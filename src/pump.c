@@ -1,0 +1,332 @@
+/*
+ * pump.c - the data path after the handshake.
+ *
+ * Each direction is one loop (dir_run) over four operations: fill (source ->
+ * pipe or buffer), drain (pipe or buffer -> destination), pass_eof (tell the
+ * destination the source ended) and release (give back an empty pipe or
+ * buffer).  The kTLS operations use only splice(); the fallback ones go
+ * through mbedTLS.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "ktls.h"
+#include "log.h"
+#include "pump.h"
+#include "tls.h"
+#include "worker.h"
+
+#define PIPE_CAPACITY 65536     /* Linux default pipe size */
+#define POOL_MAX_IDLE 64        /* idle pipes a worker keeps */
+#define FALLBACK_BUF 16384      /* one full TLS record of plaintext */
+#define BUDGET (1u << 20)       /* bytes per direction per event, for fairness */
+
+enum { IO_WAIT = -1, IO_FAIL = -2 };
+
+/* ---- pipe pool ---- */
+
+struct kp_pipe *pipe_get(struct pipe_pool *pool)
+{
+    struct kp_pipe *p = pool->free;
+    int fds[2];
+
+    if (p != NULL) {
+        pool->free = p->next;
+        pool->n_free--;
+        return p;
+    }
+    p = malloc(sizeof *p);
+    if (p == NULL)
+        return NULL;
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->rfd = fds[0];
+    p->wfd = fds[1];
+    return p;
+}
+
+/* A pipe that still holds bytes cannot be reused: close it. */
+void pipe_put(struct pipe_pool *pool, struct kp_pipe *p, int empty)
+{
+    if (empty && pool->n_free < POOL_MAX_IDLE) {
+        p->next = pool->free;
+        pool->free = p;
+        pool->n_free++;
+        return;
+    }
+    close(p->rfd);
+    close(p->wfd);
+    free(p);
+}
+
+void pipe_pool_free(struct pipe_pool *pool)
+{
+    while (pool->free != NULL) {
+        struct kp_pipe *p = pool->free;
+        pool->free = p->next;
+        pool->n_free--;
+        pipe_put(pool, p, 0);
+    }
+}
+
+/* ---- helpers ---- */
+
+static int is_c2b(const struct conn *c, const struct dir *d)
+{
+    return d == &c->c2b;
+}
+
+/* Record that d waits for ev on the client (to_client) or backend socket. */
+static ssize_t wait_on(struct dir *d, int to_client, int ev)
+{
+    if (to_client)
+        d->want_c |= (uint8_t)ev;
+    else
+        d->want_b |= (uint8_t)ev;
+    return IO_WAIT;
+}
+
+static ssize_t fail(char *reason, size_t len, const char *what)
+{
+    snprintf(reason, len, "%s: %s", what, strerror(errno));
+    return IO_FAIL;
+}
+
+static int src_fd(const struct conn *c, const struct dir *d)
+{
+    return is_c2b(c, d) ? c->cfd : c->bfd;
+}
+
+static int dst_fd(const struct conn *c, const struct dir *d)
+{
+    return is_c2b(c, d) ? c->bfd : c->cfd;
+}
+
+/* The backend gets a FIN; the client gets close_notify, then a FIN. */
+static ssize_t shutdown_dst(struct conn *c, struct dir *d, char *reason, size_t len)
+{
+    if (!is_c2b(c, d) && c->ktls && ktls_send_close_notify(c->cfd) != 0) {
+        if (errno == EAGAIN)
+            return wait_on(d, 1, EV_WRITE);
+        return fail(reason, len, "sending close_notify");
+    }
+    if (!is_c2b(c, d) && !c->ktls)
+        tls_close_notify(c->tls);
+    shutdown(dst_fd(c, d), SHUT_WR);
+    return 0;
+}
+
+/* ---- kTLS: splice only ---- */
+
+/* splice() refused the client's next record because it is not application
+ * data.  Read just that record: close_notify ends the direction, anything
+ * else ends the connection.  One record per call bounds the work a storm of
+ * control records (KeyUpdate, say) can cause. */
+static ssize_t control_record(struct conn *c, char *reason, size_t len)
+{
+    unsigned char type, rec[64];
+    ssize_t n = ktls_recv_control(c->cfd, &type, rec, sizeof rec);
+
+    if (n < 0) {
+        if (errno == EAGAIN)
+            return wait_on(&c->c2b, 1, EV_READ);
+        return fail(reason, len, "reading a control record from the client");
+    }
+    if (type == KTLS_CONTENT_ALERT && n == 2 && rec[1] == 0)
+        return 0; /* close_notify */
+    if (type == KTLS_CONTENT_ALERT && n == 2)
+        snprintf(reason, len, "client sent alert %u", rec[1]);
+    else if (type == KTLS_CONTENT_HANDSHAKE)
+        snprintf(reason, len, "client sent a post-handshake message (type %u%s), which kTLS on "
+                 "this kernel cannot follow", n > 0 ? rec[0] : 0,
+                 n > 0 && rec[0] == 24 ? ", KeyUpdate" : "");
+    else
+        snprintf(reason, len, "client sent an unexpected record of type %u", type);
+    return IO_FAIL;
+}
+
+static ssize_t splice_fill(struct conn *c, struct dir *d, char *reason, size_t len)
+{
+    int from_client = is_c2b(c, d);
+    ssize_t n;
+
+    if (d->pipe == NULL && (d->pipe = pipe_get(&c->w->pipes)) == NULL)
+        return fail(reason, len, "getting a pipe");
+    n = splice(src_fd(c, d), NULL, d->pipe->wfd, NULL, PIPE_CAPACITY,
+               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN)
+        return wait_on(d, from_client, EV_READ);
+    if (from_client && errno == EINVAL)
+        return control_record(c, reason, len);
+    return fail(reason, len, from_client ? "reading from the client" : "reading from the backend");
+}
+
+static ssize_t splice_drain(struct conn *c, struct dir *d, char *reason, size_t len)
+{
+    ssize_t n = splice(d->pipe->rfd, NULL, dst_fd(c, d), NULL, d->pending,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN)
+        return wait_on(d, !is_c2b(c, d), EV_WRITE);
+    return fail(reason, len, is_c2b(c, d) ? "writing to the backend" : "writing to the client");
+}
+
+static void splice_release(struct conn *c, struct dir *d)
+{
+    if (d->pipe != NULL) {
+        pipe_put(&c->w->pipes, d->pipe, d->pending == 0);
+        d->pipe = NULL;
+    }
+}
+
+/* ---- fallback: mbedTLS in user space ---- */
+
+static ssize_t tls_result(struct dir *d, enum tls_step step, char *reason, size_t len,
+                          const char *what)
+{
+    if (step == TLS_WANT_READ || step == TLS_WANT_WRITE)
+        return wait_on(d, 1, step == TLS_WANT_READ ? EV_READ : EV_WRITE);
+    snprintf(reason, len, "%s failed", what);
+    return IO_FAIL;
+}
+
+static ssize_t user_fill(struct conn *c, struct dir *d, char *reason, size_t len)
+{
+    enum tls_step step;
+    ssize_t n;
+
+    if (d->buf == NULL && (d->buf = malloc(FALLBACK_BUF)) == NULL)
+        return fail(reason, len, "allocating a buffer");
+    d->off = 0;
+    if (is_c2b(c, d)) {
+        n = tls_read(c->tls, d->buf, FALLBACK_BUF, &step);
+        return n >= 0 ? n : tls_result(d, step, reason, len, "TLS read from the client");
+    }
+    n = recv(c->bfd, d->buf, FALLBACK_BUF, 0);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN)
+        return wait_on(d, 0, EV_READ);
+    return fail(reason, len, "reading from the backend");
+}
+
+static ssize_t user_drain(struct conn *c, struct dir *d, char *reason, size_t len)
+{
+    enum tls_step step;
+    ssize_t n;
+
+    if (is_c2b(c, d)) {
+        n = send(c->bfd, d->buf + d->off, d->pending, MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN)
+            return wait_on(d, 0, EV_WRITE);
+        if (n < 0)
+            return fail(reason, len, "writing to the backend");
+    } else {
+        n = tls_write(c->tls, d->buf + d->off, d->pending, &step);
+        if (n < 0)
+            return tls_result(d, step, reason, len, "TLS write to the client");
+    }
+    d->off += (uint32_t)n;
+    return n;
+}
+
+static void user_release(struct conn *c, struct dir *d)
+{
+    (void)c;
+    free(d->buf);
+    d->buf = NULL;
+}
+
+/* ---- one direction ---- */
+
+struct dir_ops {
+    ssize_t (*fill)(struct conn *c, struct dir *d, char *reason, size_t len);
+    ssize_t (*drain)(struct conn *c, struct dir *d, char *reason, size_t len);
+    void (*release)(struct conn *c, struct dir *d);
+};
+
+static const struct dir_ops splice_ops = { splice_fill, splice_drain, splice_release };
+static const struct dir_ops user_ops = { user_fill, user_drain, user_release };
+
+/* 0: waiting (d->want_* set) or finished; -1: failed. */
+static int dir_run(struct conn *c, struct dir *d, char *reason, size_t len)
+{
+    const struct dir_ops *ops = c->ktls ? &splice_ops : &user_ops;
+    size_t moved = 0;
+    ssize_t n;
+
+    d->want_c = d->want_b = 0;
+    while (!d->done) {
+        if (d->pending > 0) {
+            n = ops->drain(c, d, reason, len);
+            if (n < 0)
+                return n == IO_WAIT ? 0 : -1;
+            d->pending -= (uint32_t)n;
+            moved += (size_t)n;
+            c->last_active = ev_now(c->w->loop);
+            continue;
+        }
+        ops->release(c, d);
+        if (d->eof) {
+            n = shutdown_dst(c, d, reason, len);
+            if (n < 0)
+                return n == IO_WAIT ? 0 : -1;
+            d->done = true;
+            break;
+        }
+        if (moved >= BUDGET) {
+            /* Level-triggered: the loop calls us again after the others. */
+            wait_on(d, is_c2b(c, d), EV_READ);
+            return 0;
+        }
+        n = ops->fill(c, d, reason, len);
+        if (n == IO_WAIT)
+            ops->release(c, d);
+        if (n < 0)
+            return n == IO_WAIT ? 0 : -1;
+        if (n == 0)
+            d->eof = true;
+        d->pending = (uint32_t)n;
+    }
+    return 0;
+}
+
+void pump_start(struct conn *c)
+{
+    c->c2b.want_c = EV_READ;
+    c->b2c.want_b = EV_READ;
+}
+
+static int dir_ready(const struct dir *d, int rc, int rb)
+{
+    return !d->done && ((d->want_c & rc) || (d->want_b & rb));
+}
+
+int pump_run(struct conn *c, int rc, int rb, char *reason, size_t len)
+{
+    if (dir_ready(&c->c2b, rc, rb) && dir_run(c, &c->c2b, reason, len) != 0)
+        return -1;
+    if (dir_ready(&c->b2c, rc, rb) && dir_run(c, &c->b2c, reason, len) != 0)
+        return -1;
+    return c->c2b.done && c->b2c.done ? 1 : 0;
+}
+
+void pump_release(struct conn *c)
+{
+    const struct dir_ops *ops = c->ktls ? &splice_ops : &user_ops;
+
+    ops->release(c, &c->c2b);
+    ops->release(c, &c->b2c);
+}

@@ -1,0 +1,568 @@
+/*
+ * tls.c - mbedTLS server side: certificates chosen by SNI, ALPN, the
+ * non-blocking handshake, and the capture of the session secrets for the
+ * kernel.  Only public mbedTLS APIs are used.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+#include <psa/crypto.h>
+
+#include "hostname.h"
+#include "tls.h"
+
+#define MAX_NAMES 64
+
+struct tls_cert {
+    mbedtls_x509_crt chain;
+    mbedtls_pk_context key;
+    char *names[MAX_NAMES];     /* DNS names it serves, lower case */
+    size_t n_names;
+};
+
+struct tls_frontend {
+    const struct kp_frontend *fe;
+    mbedtls_ssl_config conf;
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+    struct tls_cert *certs;
+    size_t n_certs;
+    mbedtls_x509_crt ca;
+    int suites[3 * KP_CIPHER_COUNT + 1];
+    uint16_t groups[KP_MAX_GROUPS + 1];
+    const char *alpn[KP_MAX_ALPN + 1];
+};
+
+struct tls_session {
+    struct tls_frontend *tf;
+    mbedtls_ssl_context ssl;
+    int fd;
+    int unflushed;              /* handshake bytes sent while corked */
+    struct kp_tls_secrets secrets;
+    char sni[256];
+    char client_cn[128];
+};
+
+/* The suites the kernel can take, with the names OpenSSL and HAProxy use
+ * (PROXY v2 SSL_CIPHER TLV and logs). */
+static const struct {
+    uint16_t id;
+    enum kp_cipher cipher;
+    const char *name;
+} suite_table[] = {
+    { 0x1301, KP_AES_128_GCM, "TLS_AES_128_GCM_SHA256" },
+    { 0x1302, KP_AES_256_GCM, "TLS_AES_256_GCM_SHA384" },
+    { 0x1303, KP_CHACHA20_POLY1305, "TLS_CHACHA20_POLY1305_SHA256" },
+    { 0xC02B, KP_AES_128_GCM, "ECDHE-ECDSA-AES128-GCM-SHA256" },
+    { 0xC02F, KP_AES_128_GCM, "ECDHE-RSA-AES128-GCM-SHA256" },
+    { 0xC02C, KP_AES_256_GCM, "ECDHE-ECDSA-AES256-GCM-SHA384" },
+    { 0xC030, KP_AES_256_GCM, "ECDHE-RSA-AES256-GCM-SHA384" },
+    { 0xCCA9, KP_CHACHA20_POLY1305, "ECDHE-ECDSA-CHACHA20-POLY1305" },
+    { 0xCCA8, KP_CHACHA20_POLY1305, "ECDHE-RSA-CHACHA20-POLY1305" },
+};
+
+static void mbed_error(char *err, size_t errlen, const char *what, int ret)
+{
+    char msg[128];
+
+    mbedtls_strerror(ret, msg, sizeof msg);
+    snprintf(err, errlen, "%s: %s (-0x%04x)", what, msg, (unsigned)-ret);
+}
+
+int tls_global_init(char *err, size_t errlen)
+{
+    psa_status_t st = psa_crypto_init();
+
+    if (st != PSA_SUCCESS) {
+        snprintf(err, errlen, "psa_crypto_init failed: %d", (int)st);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- certificates ---- */
+
+static void cert_add_name(struct tls_cert *c, const unsigned char *p, size_t len)
+{
+    char *name;
+
+    if (c->n_names == MAX_NAMES || len == 0 || len > 253)
+        return;
+    name = strndup((const char *)p, len);
+    if (name == NULL)
+        return;
+    for (char *q = name; *q; q++)
+        *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+    c->names[c->n_names++] = name;
+}
+
+/* SNI names come from the certificate: its DNS subjectAltNames, or its
+ * common name when it has none (as browsers used to, and hitch does). */
+static void cert_collect_names(struct tls_cert *c)
+{
+    const mbedtls_x509_sequence *san;
+    const mbedtls_x509_name *dn;
+
+    for (san = &c->chain.subject_alt_names; san != NULL && san->buf.p != NULL; san = san->next)
+        if ((san->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) == MBEDTLS_X509_SAN_DNS_NAME)
+            cert_add_name(c, san->buf.p, san->buf.len);
+    if (c->n_names > 0)
+        return;
+    for (dn = &c->chain.subject; dn != NULL; dn = dn->next)
+        if (dn->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &dn->oid) == 0)
+            cert_add_name(c, dn->val.p, dn->val.len);
+}
+
+static int cert_load(struct tls_frontend *tf, struct tls_cert *c, const struct kp_cert *kc,
+                     const char *file, char *err, size_t errlen)
+{
+    char what[512];
+    int ret;
+
+    mbedtls_x509_crt_init(&c->chain);
+    mbedtls_pk_init(&c->key);
+    ret = mbedtls_x509_crt_parse_file(&c->chain, kc->cert_file);
+    if (ret != 0) {
+        snprintf(what, sizeof what, "%s:%d: cannot load certificate %s", file, kc->line, kc->cert_file);
+        mbed_error(err, errlen, what, ret);
+        return -1;
+    }
+    ret = mbedtls_pk_parse_keyfile(&c->key, kc->key_file, NULL, mbedtls_ctr_drbg_random, &tf->drbg);
+    if (ret != 0) {
+        snprintf(what, sizeof what, "%s:%d: cannot load private key %s", file, kc->line, kc->key_file);
+        mbed_error(err, errlen, what, ret);
+        return -1;
+    }
+    ret = mbedtls_pk_check_pair(&c->chain.pk, &c->key, mbedtls_ctr_drbg_random, &tf->drbg);
+    if (ret != 0) {
+        snprintf(err, errlen, "%s:%d: private key %s does not match certificate %s", file,
+                 kc->line, kc->key_file, kc->cert_file);
+        return -1;
+    }
+    if (!mbedtls_pk_can_do(&c->key, MBEDTLS_PK_RSA) && !mbedtls_pk_can_do(&c->key, MBEDTLS_PK_ECKEY)) {
+        snprintf(err, errlen, "%s:%d: %s: only RSA and ECDSA keys are supported", file, kc->line,
+                 kc->key_file);
+        return -1;
+    }
+    cert_collect_names(c);
+    return 0;
+}
+
+static void cert_free(struct tls_cert *c)
+{
+    mbedtls_x509_crt_free(&c->chain);
+    mbedtls_pk_free(&c->key);
+    for (size_t i = 0; i < c->n_names; i++)
+        free(c->names[i]);
+}
+
+/* Best match for a name: 2 exact, 1 wildcard, 0 none. */
+static int cert_match(const struct tls_cert *c, const char *name)
+{
+    int best = 0;
+
+    for (size_t i = 0; i < c->n_names; i++) {
+        int m = hostname_match(c->names[i], name);
+        if (m > best)
+            best = m;
+    }
+    return best;
+}
+
+/* SNI: offer every certificate that matches the name best (an RSA and an
+ * ECDSA certificate for the same name both go in; mbedTLS picks by what the
+ * client supports).  No match: the default certificate, or an
+ * unrecognized_name alert when sni_strict is set. */
+static int sni_callback(void *arg, mbedtls_ssl_context *ssl, const unsigned char *name, size_t len)
+{
+    struct tls_frontend *tf = arg;
+    struct tls_session *s = mbedtls_ssl_get_user_data_p(ssl);
+    int best = 0;
+
+    if (len == 0 || len >= sizeof s->sni || memchr(name, 0, len) != NULL)
+        return -1;
+    memcpy(s->sni, name, len);
+    s->sni[len] = '\0';
+    for (size_t i = 0; i < tf->n_certs; i++) {
+        int m = cert_match(&tf->certs[i], s->sni);
+        if (m > best)
+            best = m;
+    }
+    if (best == 0)
+        return tf->fe->sni_strict ? -1 : 0;
+    for (size_t i = 0; i < tf->n_certs; i++)
+        if (cert_match(&tf->certs[i], s->sni) == best &&
+            mbedtls_ssl_set_hs_own_cert(ssl, &tf->certs[i].chain, &tf->certs[i].key) != 0)
+            return -1;
+    return 0;
+}
+
+/* ---- frontend ---- */
+
+static void frontend_fill_lists(struct tls_frontend *tf, const struct kp_frontend *fe)
+{
+    size_t n = 0;
+
+    /* TLS 1.3 suites first, then 1.2 ECDHE suites, each in the configured
+     * cipher order; mbedTLS filters by negotiated version. */
+    for (size_t v = 0; v < 2; v++)
+        for (size_t c = 0; c < fe->n_ciphers; c++)
+            for (size_t i = 0; i < sizeof suite_table / sizeof suite_table[0]; i++)
+                if (suite_table[i].cipher == fe->ciphers[c] &&
+                    (suite_table[i].id < 0x1400) == (v == 0))
+                    tf->suites[n++] = suite_table[i].id;
+    tf->suites[n] = 0;
+    for (size_t i = 0; i < fe->n_groups; i++)
+        tf->groups[i] = fe->groups[i];
+    tf->groups[fe->n_groups] = 0;
+    for (size_t i = 0; i < fe->n_alpn; i++)
+        tf->alpn[i] = fe->alpn[i];
+    tf->alpn[fe->n_alpn] = NULL;
+}
+
+static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *cfg,
+                               char *err, size_t errlen)
+{
+    const struct kp_frontend *fe = tf->fe;
+    mbedtls_ssl_config *conf = &tf->conf;
+    int ret;
+
+    ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                      MBEDTLS_SSL_PRESET_DEFAULT);
+    if (ret != 0) {
+        mbed_error(err, errlen, "mbedtls_ssl_config_defaults", ret);
+        return -1;
+    }
+    mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &tf->drbg);
+    mbedtls_ssl_conf_min_tls_version(conf, fe->tls_versions & KP_TLS12 ? MBEDTLS_SSL_VERSION_TLS1_2
+                                                                       : MBEDTLS_SSL_VERSION_TLS1_3);
+    mbedtls_ssl_conf_max_tls_version(conf, fe->tls_versions & KP_TLS13 ? MBEDTLS_SSL_VERSION_TLS1_3
+                                                                       : MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_ciphersuites(conf, tf->suites);
+    mbedtls_ssl_conf_groups(conf, tf->groups);
+    mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+    mbedtls_ssl_conf_legacy_renegotiation(conf, MBEDTLS_SSL_LEGACY_NO_RENEGOTIATION);
+    /* Forward secrecy only, and no tickets: a ticket sent after the
+     * handshake would shift the kernel's TX sequence number. */
+    mbedtls_ssl_conf_tls13_key_exchange_modes(conf, MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
+    mbedtls_ssl_conf_new_session_tickets(conf, 0);
+    if (fe->n_alpn > 0 && (ret = mbedtls_ssl_conf_alpn_protocols(conf, tf->alpn)) != 0) {
+        mbed_error(err, errlen, "mbedtls_ssl_conf_alpn_protocols", ret);
+        return -1;
+    }
+    mbedtls_ssl_conf_sni(conf, sni_callback, tf);
+    if (fe->client_verify != KP_VERIFY_NONE) {
+        ret = mbedtls_x509_crt_parse_file(&tf->ca, fe->client_ca);
+        if (ret != 0) {
+            char what[512];
+            snprintf(what, sizeof what, "%s:%d: cannot load client_ca %s", cfg->file, fe->line,
+                     fe->client_ca);
+            mbed_error(err, errlen, what, ret);
+            return -1;
+        }
+        mbedtls_ssl_conf_ca_chain(conf, &tf->ca, NULL);
+        mbedtls_ssl_conf_authmode(conf, fe->client_verify == KP_VERIFY_REQUIRED
+                                            ? MBEDTLS_SSL_VERIFY_REQUIRED
+                                            : MBEDTLS_SSL_VERIFY_OPTIONAL);
+    } else {
+        mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);
+    }
+    /* The default certificate; SNI may replace it per handshake. */
+    ret = mbedtls_ssl_conf_own_cert(conf, &tf->certs[0].chain, &tf->certs[0].key);
+    if (ret != 0) {
+        mbed_error(err, errlen, "mbedtls_ssl_conf_own_cert", ret);
+        return -1;
+    }
+    return 0;
+}
+
+struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct kp_frontend *fe,
+                                      char *err, size_t errlen)
+{
+    static const char pers[] = "ktlsproxy";
+    struct tls_frontend *tf = calloc(1, sizeof *tf);
+    int ret;
+
+    if (tf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    tf->fe = fe;
+    mbedtls_ssl_config_init(&tf->conf);
+    mbedtls_entropy_init(&tf->entropy);
+    mbedtls_ctr_drbg_init(&tf->drbg);
+    mbedtls_x509_crt_init(&tf->ca);
+    frontend_fill_lists(tf, fe);
+    ret = mbedtls_ctr_drbg_seed(&tf->drbg, mbedtls_entropy_func, &tf->entropy,
+                                (const unsigned char *)pers, sizeof pers - 1);
+    if (ret != 0) {
+        mbed_error(err, errlen, "mbedtls_ctr_drbg_seed", ret);
+        goto fail;
+    }
+    tf->certs = calloc(fe->n_certs, sizeof *tf->certs);
+    if (tf->certs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (; tf->n_certs < fe->n_certs; tf->n_certs++)
+        if (cert_load(tf, &tf->certs[tf->n_certs], &fe->certs[tf->n_certs], cfg->file, err,
+                      errlen) != 0) {
+            tf->n_certs++; /* free the half-loaded one too */
+            goto fail;
+        }
+    if (frontend_setup_conf(tf, cfg, err, errlen) != 0)
+        goto fail;
+    return tf;
+fail:
+    tls_frontend_free(tf);
+    return NULL;
+}
+
+void tls_frontend_free(struct tls_frontend *tf)
+{
+    if (tf == NULL)
+        return;
+    for (size_t i = 0; i < tf->n_certs; i++)
+        cert_free(&tf->certs[i]);
+    free(tf->certs);
+    mbedtls_x509_crt_free(&tf->ca);
+    mbedtls_ssl_config_free(&tf->conf);
+    mbedtls_ctr_drbg_free(&tf->drbg);
+    mbedtls_entropy_free(&tf->entropy);
+    free(tf);
+}
+
+/* ---- one connection ---- */
+
+/* The BIO reads exactly what mbedTLS asks for and never ahead: whatever the
+ * client sends after its Finished must stay in the socket for the kernel. */
+static int bio_recv(void *arg, unsigned char *buf, size_t len)
+{
+    struct tls_session *s = arg;
+    ssize_t n = recv(s->fd, buf, len, 0);
+
+    if (n >= 0)
+        return (int)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    return MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+static int bio_send(void *arg, const unsigned char *buf, size_t len)
+{
+    struct tls_session *s = arg;
+    ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
+
+    if (n >= 0) {
+        s->unflushed = 1;
+        return (int)n;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return MBEDTLS_ERR_SSL_WANT_WRITE;
+    return MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static void export_keys(void *arg, mbedtls_ssl_key_export_type type, const unsigned char *secret,
+                        size_t secret_len, const unsigned char client_random[32],
+                        const unsigned char server_random[32], mbedtls_tls_prf_types prf)
+{
+    struct kp_tls_secrets *k = &((struct tls_session *)arg)->secrets;
+
+    switch (type) {
+    case MBEDTLS_SSL_KEY_EXPORT_TLS12_MASTER_SECRET:
+        if (secret_len != sizeof k->master)
+            return;
+        memcpy(k->master, secret, secret_len);
+        memcpy(k->client_random, client_random, 32);
+        memcpy(k->server_random, server_random, 32);
+        k->prf = prf;
+        k->have_master = 1;
+        break;
+    case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET:
+    case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_APPLICATION_TRAFFIC_SECRET:
+        if (secret_len > sizeof k->client_secret)
+            return;
+        k->secret_len = secret_len;
+        if (type == MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET) {
+            memcpy(k->client_secret, secret, secret_len);
+            k->have_client = 1;
+        } else {
+            memcpy(k->server_secret, secret, secret_len);
+            k->have_server = 1;
+        }
+        break;
+    default:
+        break; /* early and handshake secrets: not needed */
+    }
+}
+
+static void set_cork(int fd, int on)
+{
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+}
+
+struct tls_session *tls_session_new(struct tls_frontend *tf, int fd, char *err, size_t errlen)
+{
+    struct tls_session *s = calloc(1, sizeof *s);
+    int ret;
+
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->tf = tf;
+    s->fd = fd;
+    mbedtls_ssl_init(&s->ssl);
+    ret = mbedtls_ssl_setup(&s->ssl, &tf->conf);
+    if (ret != 0) {
+        mbed_error(err, errlen, "mbedtls_ssl_setup", ret);
+        tls_session_free(s);
+        return NULL;
+    }
+    mbedtls_ssl_set_user_data_p(&s->ssl, s); /* for sni_callback */
+    mbedtls_ssl_set_bio(&s->ssl, s, bio_send, bio_recv, NULL);
+    mbedtls_ssl_set_export_keys_cb(&s->ssl, export_keys, s);
+    /* Cork: each flight of handshake messages leaves in as few segments as
+     * possible; uncorked whenever we wait for the client. */
+    set_cork(fd, 1);
+    return s;
+}
+
+void tls_session_free(struct tls_session *s)
+{
+    if (s == NULL)
+        return;
+    mbedtls_ssl_free(&s->ssl);
+    mbedtls_platform_zeroize(s, sizeof *s);
+    free(s);
+}
+
+static void copy_client_cn(struct tls_session *s)
+{
+    const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&s->ssl);
+    const mbedtls_x509_name *dn;
+
+    if (peer == NULL || mbedtls_ssl_get_verify_result(&s->ssl) != 0)
+        return;
+    for (dn = &peer->subject; dn != NULL; dn = dn->next)
+        if (dn->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &dn->oid) == 0 &&
+            dn->val.len < sizeof s->client_cn && memchr(dn->val.p, 0, dn->val.len) == NULL) {
+            memcpy(s->client_cn, dn->val.p, dn->val.len);
+            s->client_cn[dn->val.len] = '\0';
+            return;
+        }
+}
+
+enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen)
+{
+    int ret;
+
+    ret = mbedtls_ssl_handshake(&s->ssl);
+    if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+        return TLS_WANT_WRITE;
+    if (ret == 0 || ret == MBEDTLS_ERR_SSL_WANT_READ) {
+        if (s->unflushed) {
+            set_cork(s->fd, 0);
+            if (ret != 0)
+                set_cork(s->fd, 1);
+            s->unflushed = 0;
+        }
+        if (ret != 0)
+            return TLS_WANT_READ;
+        set_cork(s->fd, 0);
+        copy_client_cn(s);
+        return TLS_DONE;
+    }
+    mbed_error(err, errlen, "handshake failed", ret);
+    return TLS_FAILED;
+}
+
+void tls_session_info(struct tls_session *s, struct tls_info *info)
+{
+    const char *alpn = mbedtls_ssl_get_alpn_protocol(&s->ssl);
+
+    memset(info, 0, sizeof *info);
+    info->version = (uint16_t)mbedtls_ssl_get_version_number(&s->ssl);
+    info->suite = (uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(&s->ssl);
+    info->version_name = mbedtls_ssl_get_version(&s->ssl);
+    info->suite_name = "unknown";
+    for (size_t i = 0; i < sizeof suite_table / sizeof suite_table[0]; i++)
+        if (suite_table[i].id == info->suite)
+            info->suite_name = suite_table[i].name;
+    /* Point into the frontend's list, which outlives the session. */
+    for (size_t i = 0; alpn != NULL && i < s->tf->fe->n_alpn; i++)
+        if (strcmp(s->tf->alpn[i], alpn) == 0)
+            info->alpn = s->tf->alpn[i];
+    info->sni = s->sni[0] ? s->sni : NULL;
+    info->client_cn = s->client_cn[0] ? s->client_cn : NULL;
+}
+
+int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err, size_t errlen)
+{
+    uint16_t version = (uint16_t)mbedtls_ssl_get_version_number(&s->ssl);
+    uint16_t suite = (uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(&s->ssl);
+    /* TLS 1.2: each side's Finished was record 0 under the new keys.
+     * TLS 1.3: nothing has been sent under the application keys yet
+     * (session tickets are off). */
+    uint64_t seq = version == MBEDTLS_SSL_VERSION_TLS1_2 ? 1 : 0;
+
+    if (mbedtls_ssl_check_pending(&s->ssl) != 0 || mbedtls_ssl_get_bytes_avail(&s->ssl) != 0) {
+        snprintf(err, errlen, "mbedTLS holds unread bytes; cannot hand off to the kernel");
+        return -1;
+    }
+    if (mbedtls_ssl_get_max_out_record_payload(&s->ssl) != 16384) {
+        snprintf(err, errlen, "record size limited by the client; cannot hand off to the kernel");
+        return -1;
+    }
+    return ktls_derive(version, suite, &s->secrets, seq, seq, keys, err, errlen);
+}
+
+void tls_forget_secrets(struct tls_session *s)
+{
+    ktls_secrets_wipe(&s->secrets);
+}
+
+static ssize_t io_result(int ret, enum tls_step *step)
+{
+    if (ret >= 0)
+        return ret;
+    if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+        return 0;
+    *step = ret == MBEDTLS_ERR_SSL_WANT_READ    ? TLS_WANT_READ
+            : ret == MBEDTLS_ERR_SSL_WANT_WRITE ? TLS_WANT_WRITE
+                                                : TLS_FAILED;
+    return -1;
+}
+
+ssize_t tls_read(struct tls_session *s, void *buf, size_t len, enum tls_step *step)
+{
+    return io_result(mbedtls_ssl_read(&s->ssl, buf, len), step);
+}
+
+ssize_t tls_write(struct tls_session *s, const void *buf, size_t len, enum tls_step *step)
+{
+    return io_result(mbedtls_ssl_write(&s->ssl, buf, len), step);
+}
+
+void tls_close_notify(struct tls_session *s)
+{
+    mbedtls_ssl_close_notify(&s->ssl);
+}
+
+size_t tls_pending(struct tls_session *s)
+{
+    return mbedtls_ssl_get_bytes_avail(&s->ssl);
+}

@@ -1,0 +1,67 @@
+/*
+ * tls.h - everything mbedTLS: a frontend's certificates and settings, and
+ * the server handshake of one connection up to the moment its keys are
+ * handed to the kernel.
+ *
+ * All handshake code lives here so that a faster signer or an asynchronous
+ * private-key operation can later be plugged in at one place
+ * (tls_frontend_new sets up the keys; tls_handshake drives them).
+ */
+#ifndef KP_TLS_H
+#define KP_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "ktls_keys.h"
+
+struct tls_frontend;   /* one per frontend per worker thread */
+struct tls_session;    /* one per connection, freed at hand-off */
+
+/* Once per process, before any thread starts (PSA crypto). */
+int tls_global_init(char *err, size_t errlen);
+
+/* Loads and checks the frontend's certificates, keys and CA.  Errors name the
+ * config FILE:LINE of the offending setting. */
+struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct kp_frontend *fe,
+                                      char *err, size_t errlen);
+void tls_frontend_free(struct tls_frontend *tf);
+
+struct tls_session *tls_session_new(struct tls_frontend *tf, int fd, char *err, size_t errlen);
+void tls_session_free(struct tls_session *s);
+
+enum tls_step { TLS_DONE, TLS_WANT_READ, TLS_WANT_WRITE, TLS_FAILED };
+enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen);
+
+/* What the handshake negotiated; valid after TLS_DONE.  The strings live as
+ * long as the session (alpn: as long as the frontend). */
+struct tls_info {
+    uint16_t version;           /* 0x0303 / 0x0304 */
+    uint16_t suite;             /* IANA id */
+    const char *version_name;   /* "TLSv1.2" */
+    const char *suite_name;     /* IANA/OpenSSL style, e.g. "TLS_AES_128_GCM_SHA256" */
+    const char *alpn;           /* NULL if none */
+    const char *sni;            /* NULL if none */
+    const char *client_cn;      /* NULL unless a client certificate was verified */
+};
+void tls_session_info(struct tls_session *s, struct tls_info *info);
+
+/* Derive the kernel's crypto_info from the exported secrets.  Refuses if
+ * mbedTLS still holds unread bytes or records are not full sized.  The caller
+ * must ktls_keys_wipe() the result. */
+int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err, size_t errlen);
+
+/* Forget the exported secrets (after hand-off, or when keeping mbedTLS). */
+void tls_forget_secrets(struct tls_session *s);
+
+/* User-space record layer, for when the kernel has no TLS.  Return bytes
+ * moved, 0 on close_notify/EOF, or -1 with *step saying why. */
+ssize_t tls_read(struct tls_session *s, void *buf, size_t len, enum tls_step *step);
+ssize_t tls_write(struct tls_session *s, const void *buf, size_t len, enum tls_step *step);
+void tls_close_notify(struct tls_session *s);
+/* Bytes mbedTLS has already decrypted and not yet returned. */
+size_t tls_pending(struct tls_session *s);
+
+#endif
