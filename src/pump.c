@@ -193,12 +193,15 @@ static void splice_release(struct conn *c, struct dir *d)
 
 /* ---- fallback: mbedTLS in user space ---- */
 
-static ssize_t tls_result(struct dir *d, enum tls_step step, char *reason, size_t len,
-                          const char *what)
+static ssize_t tls_result(struct conn *c, struct dir *d, enum tls_step step, char *reason,
+                          size_t len, const char *what)
 {
+    char msg[160];
+
     if (step == TLS_WANT_READ || step == TLS_WANT_WRITE)
         return wait_on(d, 1, step == TLS_WANT_READ ? EV_READ : EV_WRITE);
-    snprintf(reason, len, "%s failed", what);
+    tls_last_error(c->tls, msg, sizeof msg);
+    snprintf(reason, len, "%s: %s", what, msg);
     return IO_FAIL;
 }
 
@@ -212,7 +215,7 @@ static ssize_t user_fill(struct conn *c, struct dir *d, char *reason, size_t len
     d->off = 0;
     if (is_c2b(c, d)) {
         n = tls_read(c->tls, d->buf, FALLBACK_BUF, &step);
-        return n >= 0 ? n : tls_result(d, step, reason, len, "TLS read from the client");
+        return n >= 0 ? n : tls_result(c, d, step, reason, len, "TLS read from the client");
     }
     n = recv(c->bfd, d->buf, FALLBACK_BUF, 0);
     if (n >= 0)
@@ -236,7 +239,7 @@ static ssize_t user_drain(struct conn *c, struct dir *d, char *reason, size_t le
     } else {
         n = tls_write(c->tls, d->buf + d->off, d->pending, &step);
         if (n < 0)
-            return tls_result(d, step, reason, len, "TLS write to the client");
+            return tls_result(c, d, step, reason, len, "TLS write to the client");
     }
     d->off += (uint32_t)n;
     return n;

@@ -54,6 +54,7 @@ struct tls_session {
     struct kp_tls_secrets secrets;
     char sni[256];
     char client_cn[128];
+    int last_error;             /* of tls_read / tls_write, for logs */
 };
 
 /* The suites the kernel can take, with the names OpenSSL and HAProxy use
@@ -535,8 +536,9 @@ void tls_forget_secrets(struct tls_session *s)
     ktls_secrets_wipe(&s->secrets);
 }
 
-static ssize_t io_result(int ret, enum tls_step *step)
+static ssize_t io_result(struct tls_session *s, int ret, enum tls_step *step)
 {
+    s->last_error = ret;
     if (ret >= 0)
         return ret;
     if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
@@ -549,12 +551,17 @@ static ssize_t io_result(int ret, enum tls_step *step)
 
 ssize_t tls_read(struct tls_session *s, void *buf, size_t len, enum tls_step *step)
 {
-    return io_result(mbedtls_ssl_read(&s->ssl, buf, len), step);
+    return io_result(s, mbedtls_ssl_read(&s->ssl, buf, len), step);
 }
 
 ssize_t tls_write(struct tls_session *s, const void *buf, size_t len, enum tls_step *step)
 {
-    return io_result(mbedtls_ssl_write(&s->ssl, buf, len), step);
+    return io_result(s, mbedtls_ssl_write(&s->ssl, buf, len), step);
+}
+
+void tls_last_error(struct tls_session *s, char *buf, size_t len)
+{
+    mbed_error(buf, len, "mbedTLS", s->last_error);
 }
 
 void tls_close_notify(struct tls_session *s)

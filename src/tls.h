@@ -61,6 +61,8 @@ void tls_forget_secrets(struct tls_session *s);
 ssize_t tls_read(struct tls_session *s, void *buf, size_t len, enum tls_step *step);
 ssize_t tls_write(struct tls_session *s, const void *buf, size_t len, enum tls_step *step);
 void tls_close_notify(struct tls_session *s);
+/* Describe the error of the last tls_read / tls_write. */
+void tls_last_error(struct tls_session *s, char *buf, size_t len);
 /* Bytes mbedTLS has already decrypted and not yet returned. */
 size_t tls_pending(struct tls_session *s);
 

@@ -1,0 +1,95 @@
+# Shared helpers of the integration tests: a scratch dir, certificates, real
+# backends, the daemon, and TAP-style reporting.  Sourced by suite.sh.
+#
+# Environment: top_builddir, top_srcdir (as set by make check).
+
+: "${top_builddir:?}" "${top_srcdir:?}"
+KTLSPROXY=$top_builddir/src/ktlsproxy
+KP_BACKEND=$top_builddir/tests/tools/kp_backend
+PROXY_PORT=18443
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/kp-it.XXXXXX")
+npass=0
+nfail=0
+pids=()
+
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ "$nfail" -eq 0 ] && [ -z "${KP_KEEP:-}" ]; then rm -rf "$T"; else echo "# scratch kept in $T"; fi
+}
+trap cleanup EXIT
+
+ok() { npass=$((npass + 1)); echo "ok - $*"; }
+not_ok() { nfail=$((nfail + 1)); echo "not ok - $*"; }
+# check NAME CMD...: one assertion.
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+finish() {
+    echo "$npass passed, $nfail failed"
+    [ "$nfail" -eq 0 ]
+}
+
+# ---- certificates ----
+make_certs() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -keyout "$T/ec.key" -out "$T/ec.pem" -subj /CN=ec.test \
+        -addext "subjectAltName=DNS:ec.test,DNS:*.wild.test,DNS:localhost" 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+        -keyout "$T/rsa.key" -out "$T/rsa.pem" -subj /CN=rsa.test \
+        -addext "subjectAltName=DNS:rsa.test" 2>/dev/null
+}
+
+# ---- backends ----
+# start_bg NAME CMD...: run in the background, remember the pid.
+start_bg() {
+    local name=$1
+    shift
+    "$@" >"$T/$name.out" 2>&1 &
+    pids+=($!)
+    eval "pid_$name=$!"
+}
+
+wait_port() { # host port
+    local i
+    for i in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "# nothing listens on $1:$2" >&2
+    return 1
+}
+
+# ---- the daemon ----
+# start_proxy CONFIG: start ktlsproxy -c CONFIG and wait until it listens.
+start_proxy() {
+    : >"$T/proxy.log"
+    "$KTLSPROXY" -c "$1" >>"$T/proxy.log" 2>&1 &
+    proxy_pid=$!
+    local i
+    for i in $(seq 1 200); do
+        grep -q 'notice: started' "$T/proxy.log" && return 0
+        kill -0 "$proxy_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "# ktlsproxy did not start:" >&2
+    sed 's/^/#   /' "$T/proxy.log" >&2
+    return 1
+}
+
+# stop_proxy: SIGTERM, must exit 0 and the log must show no sanitizer report.
+stop_proxy() {
+    kill -TERM "$proxy_pid"
+    local st=0
+    wait "$proxy_pid" || st=$?
+    if [ "$st" -ne 0 ] || grep -qE 'AddressSanitizer|runtime error|LeakSanitizer' "$T/proxy.log"; then
+        echo "# ktlsproxy exit status $st; log:" >&2
+        sed 's/^/#   /' "$T/proxy.log" | tail -40 >&2
+        return 1
+    fi
+}
+
+sha() { sha256sum | cut -d' ' -f1; }
