@@ -519,13 +519,19 @@ int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err,
      * TLS 1.3: nothing has been sent under the application keys yet
      * (session tickets are off). */
     uint64_t seq = version == MBEDTLS_SSL_VERSION_TLS1_2 ? 1 : 0;
+    /* The kernel fills records to 2^14 bytes of plaintext; TLS 1.3 counts
+     * the inner content type byte against that limit in mbedTLS. */
+    int min_record = version == MBEDTLS_SSL_VERSION_TLS1_2 ? 16384 : 16383;
+    int max_record;
 
     if (mbedtls_ssl_check_pending(&s->ssl) != 0 || mbedtls_ssl_get_bytes_avail(&s->ssl) != 0) {
         snprintf(err, errlen, "mbedTLS holds unread bytes; cannot hand off to the kernel");
         return -1;
     }
-    if (mbedtls_ssl_get_max_out_record_payload(&s->ssl) != 16384) {
-        snprintf(err, errlen, "record size limited by the client; cannot hand off to the kernel");
+    max_record = mbedtls_ssl_get_max_out_record_payload(&s->ssl);
+    if (max_record < min_record) {
+        snprintf(err, errlen, "client limited records to %d bytes; the kernel sends %d",
+                 max_record, min_record);
         return -1;
     }
     return ktls_derive(version, suite, &s->secrets, seq, seq, keys, err, errlen);
