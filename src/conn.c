@@ -234,7 +234,8 @@ static void continue_handshake(struct conn *c)
         conn_close(c, err);
         break;
     case TLS_DONE:
-        handshake_done(c);
+        handshake_done(c); /* may close c */
+        tls_wipe_stack();
         break;
     }
 }

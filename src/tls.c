@@ -537,6 +537,17 @@ int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err,
     return ktls_derive(version, suite, &s->secrets, seq, seq, keys, err, errlen);
 }
 
+/* mbedTLS zeroizes the keys it stores, but its stack frames (the TLS 1.3 key
+ * schedule, seen in tests/integration/proofs.sh) keep copies of derived keys
+ * after they return.  Called right after the handshake returned, from the
+ * frame that called it, this overwrites the stack the handshake used. */
+__attribute__((noinline)) void tls_wipe_stack(void)
+{
+    unsigned char area[TLS_STACK_WIPE];
+
+    mbedtls_platform_zeroize(area, sizeof area);
+}
+
 void tls_forget_secrets(struct tls_session *s)
 {
     ktls_secrets_wipe(&s->secrets);

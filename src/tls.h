@@ -53,6 +53,11 @@ void tls_session_info(struct tls_session *s, struct tls_info *info);
  * must ktls_keys_wipe() the result. */
 int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err, size_t errlen);
 
+/* Zero this much of the stack below the caller, where the handshake ran:
+ * call it from the function that called tls_handshake(), after it returned. */
+#define TLS_STACK_WIPE (64 * 1024)
+void tls_wipe_stack(void);
+
 /* Forget the exported secrets (after hand-off, or when keeping mbedTLS). */
 void tls_forget_secrets(struct tls_session *s);
 
