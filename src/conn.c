@@ -281,9 +281,10 @@ static void pump(struct conn *c, int rc, int rb)
     char reason[256];
     int r = pump_run(c, rc, rb, reason, sizeof reason);
 
-    if (r < 0)
+    if (r < 0) {
+        log_info("frontend %s: %s", c->fe->name, reason);
         conn_close(c, reason);
-    else if (r > 0)
+    } else if (r > 0)
         conn_close(c, "done");
     else
         conn_update_events(c);
