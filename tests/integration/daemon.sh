@@ -7,8 +7,6 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-IN_VM=${KP_VM_GUEST:-0}
-if [ "$IN_VM" = 1 ]; then KTLS=required; else KTLS=auto; fi
 PROXY_PORT=18743 RAW_PORT=19301 HOLD_PORT=19302
 IDLE_CONNS=${KP_IDLE_CONNS:-400}
 SLOW=1
@@ -22,12 +20,8 @@ mkdir -p "$T/raw"
 write_config() {
     local f=$1
     shift
-    cat >"$f" <<EOF
-[global]
-workers = 1
-log_level = debug
-ktls = $KTLS
-
+    global_ini 1 >"$f"
+    cat >>"$f" <<EOF
 [frontend f]
 listen = 127.0.0.1:$PROXY_PORT
 cert = $T/ec.pem $T/ec.key

@@ -10,8 +10,6 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-IN_VM=${KP_VM_GUEST:-0}
-if [ "$IN_VM" = 1 ]; then KTLS=required; else KTLS=auto; fi
 # Away from suite.sh's ports, so both can run at once.
 PROXY_PORT=18543 EP_PORT=18544 STRICT_PORT=18545 DOWN_FE_PORT=18546
 RAW_PORT=19101 V1_PORT=19102 V2_PORT=19103 EARLY_PORT=19104 SINK_PORT=19105 DOWN_PORT=19109
@@ -34,19 +32,9 @@ start_bg early "$KP_BACKEND" --listen 127.0.0.1:$EARLY_PORT --dir "$T/early" --c
 start_bg sink "$KP_BACKEND" --listen 127.0.0.1:$SINK_PORT --dir "$T/sink"
 for p in $RAW_PORT $V1_PORT $V2_PORT $EARLY_PORT $SINK_PORT; do wait_port 127.0.0.1 "$p" || exit 1; done
 
-common_global() {
-    cat <<EOF
-[global]
-workers = 2
-log_level = debug
-ktls = $KTLS
-
-EOF
-}
-
 # The main configuration: routes by SNI to each special backend.
 write_main_config() {
-    common_global >"$1"
+    global_ini 2 >"$1"
     cat >>"$1" <<EOF
 [frontend f]
 listen = 127.0.0.1:$PROXY_PORT
@@ -99,7 +87,7 @@ EOF
 
 # PROXY v2 needs a known version and cipher: TLS 1.3 with AES-128-GCM only.
 write_v2_config() {
-    common_global >"$1"
+    global_ini 2 >"$1"
     cat >>"$1" <<EOF
 [frontend f]
 listen = 127.0.0.1:$PROXY_PORT

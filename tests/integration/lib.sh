@@ -7,6 +7,10 @@
 KTLSPROXY=$top_builddir/src/ktlsproxy
 KP_BACKEND=$top_builddir/tests/tools/kp_backend
 PROXY_PORT=18443
+# Inside the kTLS VM the daemon must use kernel TLS; on a host without it,
+# the user-space fallback.
+IN_VM=${KP_VM_GUEST:-0}
+if [ "$IN_VM" = 1 ]; then KTLS=required; else KTLS=auto; fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/kp-it.XXXXXX")
 npass=0
@@ -64,6 +68,11 @@ wait_port() { # host port
 }
 
 # ---- the daemon ----
+# global_ini WORKERS: the [global] section every test configuration starts with.
+global_ini() {
+    printf '[global]\nworkers = %s\nlog_level = debug\nktls = %s\n\n' "$1" "$KTLS"
+}
+
 # start_proxy CONFIG: start ktlsproxy -c CONFIG and wait until it listens.
 start_proxy() {
     : >"$T/proxy.log"

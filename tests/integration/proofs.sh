@@ -16,8 +16,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 PROXY_PORT=18643
 HOLD_PORT=19201 BULK_PORT=19202
-IN_VM=${KP_VM_GUEST:-0}
-if [ "$IN_VM" = 1 ]; then KTLS=required; else KTLS=auto; fi
 BULK=${KP_BULK_BYTES:-$((64 * 1024 * 1024))}
 KEYSCAN=$top_srcdir/tests/tools/keyscan.py
 # The system python: a pyenv shim costs several slow execs inside the VM.
@@ -29,12 +27,8 @@ mkdir -p "$T/raw" "$T/bulk"
 
 # write_config FILE BACKEND_PORT
 write_config() {
-    cat >"$1" <<EOF
-[global]
-workers = 2
-log_level = debug
-ktls = $KTLS
-
+    global_ini 2 >"$1"
+    cat >>"$1" <<EOF
 [frontend f]
 listen = 127.0.0.1:$PROXY_PORT
 cert = $T/ec.pem $T/ec.key

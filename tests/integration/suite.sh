@@ -12,8 +12,6 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-IN_VM=${KP_VM_GUEST:-0}
-if [ "$IN_VM" = 1 ]; then KTLS=required; else KTLS=auto; fi
 BULK=${KP_BULK_BYTES:-$((64 * 1024 * 1024))}   # per direction, per version x cipher
 HTTP_BYTES=${KP_HTTP_BYTES:-$((4 * 1024 * 1024))}
 RAW_PORT=19000 WEB_PORT=19080 H2C_PORT=19081 DOWN_PORT=19099
@@ -34,12 +32,8 @@ wait_port 127.0.0.1 $RAW_PORT && wait_port 127.0.0.1 $WEB_PORT && wait_port 127.
 
 # write_config FILE TLS_VERSIONS CIPHERS [RAW_BACKEND_ADDRESS]
 write_config() {
-    cat >"$1" <<EOF
-[global]
-workers = 2
-log_level = debug
-ktls = $KTLS
-
+    global_ini 2 >"$1"
+    cat >>"$1" <<EOF
 [frontend f]
 listen = 127.0.0.1:$PROXY_PORT
 cert = $T/ec.pem $T/ec.key
