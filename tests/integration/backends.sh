@@ -1,0 +1,98 @@
+#!/bin/bash
+# Backends of every address kind (IPv6, unix socket) and client certificate
+# verification, whose verified common name reaches the backend in the PROXY
+# v2 SSL TLV.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+PROXY_PORT=18843 V6_PORT=19401 V2CN_PORT=19402
+SLOW=1
+[ "$IN_VM" = 1 ] && SLOW=4
+
+echo "# backend kinds and client certificates: ktls=$KTLS in $T"
+make_certs
+mkdir -p "$T/v6" "$T/unix" "$T/cn"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout "$T/ca.key" -out "$T/ca.pem" -subj /CN=test-ca 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/client.key" -out "$T/client.csr" -subj /CN=client-42 2>/dev/null
+openssl x509 -req -in "$T/client.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+    -days 2 -out "$T/client.pem" 2>/dev/null
+
+start_bg v6 "$KP_BACKEND" --listen "[::1]:$V6_PORT" --dir "$T/v6" --expect 5 --send 5
+start_bg unix "$KP_BACKEND" --listen "unix:$T/backend.sock" --dir "$T/unix" --expect 5 --send 5
+start_bg cn "$KP_BACKEND" --listen 127.0.0.1:$V2CN_PORT --dir "$T/cn" --proxy v2 --close-early
+wait_port ::1 $V6_PORT && wait_port 127.0.0.1 $V2CN_PORT || exit 1
+for i in $(seq 1 50); do [ -S "$T/backend.sock" ] && break; sleep 0.1; done
+
+global_ini 2 >"$T/b.ini"
+cat >>"$T/b.ini" <<EOF
+[frontend f]
+listen = [::1]:$PROXY_PORT
+cert = $T/ec.pem $T/ec.key
+route = sni:v6.wild.test v6
+route = sni:unix.wild.test unix
+route = sni:cn.wild.test cn
+client_verify = optional
+client_ca = $T/ca.pem
+
+[backend v6]
+address = [::1]:$V6_PORT
+
+[backend unix]
+address = unix:$T/backend.sock
+
+[backend cn]
+address = 127.0.0.1:$V2CN_PORT
+proxy_protocol = v2
+EOF
+sed -e "s|^route = .*||" -e "s|client_verify = optional|client_verify = required\nbackend = v6|" \
+    "$T/b.ini" >"$T/required.ini"
+
+hello_sha=$("$KP_BACKEND" --gen 5 | sha)
+# roundtrip SNI [s_client args...]: send 5 bytes, print the sha of the reply.
+roundtrip() {
+    local sni=$1
+    shift
+    printf hello | timeout $((10 * SLOW)) openssl s_client -quiet -connect "[::1]:$PROXY_PORT" \
+        -servername "$sni" "$@" 2>/dev/null | sha
+}
+
+if start_proxy "$T/b.ini"; then
+    check "IPv6 listener and IPv6 backend: round trip" [ "$(roundtrip v6.wild.test)" = "$hello_sha" ]
+    check "IPv6 backend got the bytes" grep -q "^5 " "$T/v6/conn-1.txt"
+    check "unix socket backend: round trip" [ "$(roundtrip unix.wild.test)" = "$hello_sha" ]
+    check "unix socket backend got the bytes" grep -q "^5 " "$T/unix/conn-0.txt"
+    roundtrip cn.wild.test -cert "$T/client.pem" -key "$T/client.key" >/dev/null
+    for i in $(seq 1 $((20 * SLOW))); do [ -s "$T/cn/proxy-1.bin" ] && break; sleep 0.1; done
+    # The SSL TLV: client flags 0x07 (SSL, cert on connection and session),
+    # verify 0, then the CN sub-TLV 0x22 "client-42".
+    hdr=$(od -An -tx1 -v "$T/cn/proxy-1.bin" 2>/dev/null | tr -d ' \n')
+    cn_hex=$(printf client-42 | od -An -tx1 | tr -d ' \n')
+    check "verified client certificate: PROXY v2 SSL TLV says verified (flags 07, verify 0)" \
+        eval "[[ '$hdr' == *20????0700000000* ]]"
+    check "verified client certificate: PROXY v2 carries CN client-42" \
+        eval "[[ '$hdr' == *220009$cn_hex* ]]"
+    roundtrip cn.wild.test >/dev/null
+    for i in $(seq 1 $((20 * SLOW))); do [ -s "$T/cn/proxy-2.bin" ] && break; sleep 0.1; done
+    hdr=$(od -An -tx1 -v "$T/cn/proxy-2.bin" 2>/dev/null | tr -d ' \n')
+    check "no client certificate (optional): SSL TLV flags 01, verify 1, no CN" \
+        eval "[[ '$hdr' == *20????0100000001* && '$hdr' != *$cn_hex* ]]"
+    check "daemon stops cleanly" stop_proxy
+else
+    not_ok "daemon starts"
+fi
+
+if start_proxy "$T/required.ini"; then
+    check "client_verify = required: a client with a certificate gets through" \
+        [ "$(roundtrip v6.wild.test -cert "$T/client.pem" -key "$T/client.key")" = "$hello_sha" ]
+    roundtrip v6.wild.test >/dev/null
+    check "client_verify = required: a client without one is refused, and logged" \
+        grep -q "info: frontend f: handshake failed" "$T/proxy.log"
+    check "daemon stops cleanly (required)" stop_proxy
+else
+    not_ok "daemon starts (required)"
+fi
+
+finish
