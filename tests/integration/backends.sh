@@ -6,13 +6,13 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-PROXY_PORT=18843 V6_PORT=19401 V2CN_PORT=19402
+PROXY_PORT=18843 V6_PORT=19401 V2CN_PORT=19402 HALF_PORT=19403
 SLOW=1
 [ "$IN_VM" = 1 ] && SLOW=4
 
 echo "# backend kinds and client certificates: ktls=$KTLS in $T"
 make_certs
-mkdir -p "$T/v6" "$T/unix" "$T/cn"
+mkdir -p "$T/v6" "$T/unix" "$T/cn" "$T/half"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -keyout "$T/ca.key" -out "$T/ca.pem" -subj /CN=test-ca 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -23,7 +23,9 @@ openssl x509 -req -in "$T/client.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcrea
 start_bg v6 "$KP_BACKEND" --listen "[::1]:$V6_PORT" --dir "$T/v6" --expect 5 --send 5
 start_bg unix "$KP_BACKEND" --listen "unix:$T/backend.sock" --dir "$T/unix" --expect 5 --send 5
 start_bg cn "$KP_BACKEND" --listen 127.0.0.1:$V2CN_PORT --dir "$T/cn" --proxy v2 --close-early
-wait_port ::1 $V6_PORT && wait_port 127.0.0.1 $V2CN_PORT || exit 1
+# half: reads to EOF, and only then answers.
+start_bg half "$KP_BACKEND" --listen 127.0.0.1:$HALF_PORT --dir "$T/half" --send 100000
+wait_port ::1 $V6_PORT && wait_port 127.0.0.1 $V2CN_PORT && wait_port 127.0.0.1 $HALF_PORT || exit 1
 for i in $(seq 1 50); do [ -S "$T/backend.sock" ] && break; sleep 0.1; done
 
 global_ini 2 >"$T/b.ini"
@@ -34,6 +36,7 @@ cert = $T/ec.pem $T/ec.key
 route = sni:v6.wild.test v6
 route = sni:unix.wild.test unix
 route = sni:cn.wild.test cn
+route = sni:half.wild.test half
 client_verify = optional
 client_ca = $T/ca.pem
 
@@ -42,6 +45,9 @@ address = [::1]:$V6_PORT
 
 [backend unix]
 address = unix:$T/backend.sock
+
+[backend half]
+address = 127.0.0.1:$HALF_PORT
 
 [backend cn]
 address = 127.0.0.1:$V2CN_PORT
@@ -79,6 +85,13 @@ if start_proxy "$T/b.ini"; then
     hdr=$(od -An -tx1 -v "$T/cn/proxy-2.bin" 2>/dev/null | tr -d ' \n')
     check "no client certificate (optional): SSL TLV flags 01, verify 1, no CN" \
         eval "[[ '$hdr' == *20????0100000001* && '$hdr' != *$cn_hex* ]]"
+    # gnutls-cli ends its side when its input ends but goes on reading: the
+    # backend must see EOF, and its answer must still reach the client.
+    got=$(printf hello | timeout $((10 * SLOW)) gnutls-cli --insecure --logfile="$T/gnutls.log" \
+        --sni-hostname half.wild.test --port $PROXY_PORT ::1 2>/dev/null | sha)
+    check "client half-close: the backend saw EOF after the 5 bytes" grep -q "^5 " "$T/half/conn-1.txt"
+    check "client half-close: the backend's answer after that reached the client" \
+        [ "$got" = "$("$KP_BACKEND" --gen 100000 | sha)" ]
     check "daemon stops cleanly" stop_proxy
 else
     not_ok "daemon starts"
