@@ -6,13 +6,13 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-PROXY_PORT=18843 V6_PORT=19401 V2CN_PORT=19402 HALF_PORT=19403
+PROXY_PORT=18843 V6_PORT=19401 V2CN_PORT=19402 HALF_PORT=19403 FIN_PORT=19404
 SLOW=1
 [ "$IN_VM" = 1 ] && SLOW=4
 
 echo "# backend kinds and client certificates: ktls=$KTLS in $T"
 make_certs
-mkdir -p "$T/v6" "$T/unix" "$T/cn" "$T/half"
+mkdir -p "$T/v6" "$T/unix" "$T/cn" "$T/half" "$T/fin"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -keyout "$T/ca.key" -out "$T/ca.pem" -subj /CN=test-ca 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -25,7 +25,11 @@ start_bg unix "$KP_BACKEND" --listen "unix:$T/backend.sock" --dir "$T/unix" --ex
 start_bg cn "$KP_BACKEND" --listen 127.0.0.1:$V2CN_PORT --dir "$T/cn" --proxy v2 --close-early
 # half: reads to EOF, and only then answers.
 start_bg half "$KP_BACKEND" --listen 127.0.0.1:$HALF_PORT --dir "$T/half" --send 100000
-wait_port ::1 $V6_PORT && wait_port 127.0.0.1 $V2CN_PORT && wait_port 127.0.0.1 $HALF_PORT || exit 1
+FIN_BYTES=$((4 * 1024 * 1024))
+head -c $FIN_BYTES /dev/urandom >"$T/fin.bin"
+start_bg fin "$KP_BACKEND" --listen 127.0.0.1:$FIN_PORT --dir "$T/fin" --expect $FIN_BYTES --send $FIN_BYTES
+wait_port ::1 $V6_PORT && wait_port 127.0.0.1 $V2CN_PORT && wait_port 127.0.0.1 $HALF_PORT &&
+    wait_port 127.0.0.1 $FIN_PORT || exit 1
 for i in $(seq 1 50); do [ -S "$T/backend.sock" ] && break; sleep 0.1; done
 
 global_ini 2 >"$T/b.ini"
@@ -37,6 +41,7 @@ route = sni:v6.wild.test v6
 route = sni:unix.wild.test unix
 route = sni:cn.wild.test cn
 route = sni:half.wild.test half
+route = sni:fin.wild.test fin
 client_verify = optional
 client_ca = $T/ca.pem
 
@@ -48,6 +53,9 @@ address = unix:$T/backend.sock
 
 [backend half]
 address = 127.0.0.1:$HALF_PORT
+
+[backend fin]
+address = 127.0.0.1:$FIN_PORT
 
 [backend cn]
 address = 127.0.0.1:$V2CN_PORT
@@ -92,6 +100,15 @@ if start_proxy "$T/b.ini"; then
     check "client half-close: the backend saw EOF after the 5 bytes" grep -q "^5 " "$T/half/conn-1.txt"
     check "client half-close: the backend's answer after that reached the client" \
         [ "$got" = "$("$KP_BACKEND" --gen 100000 | sha)" ]
+    # Data glued to the client's Finished: already in the socket at hand-off.
+    read -r first got_bytes got_sha < <(python3 "$top_srcdir/tests/tools/finished_then_data.py" \
+        ::1 $PROXY_PORT fin.wild.test "$T/fin.bin" 2>"$T/fin.err" || echo "0 0 error")
+    check "data in the same send() as Finished: the first send carried data ($first bytes)" \
+        [ "$first" -gt 16384 ]
+    check "data right after Finished: the backend got all $FIN_BYTES bytes intact" \
+        [ "$(cat "$T/fin/conn-1.txt" 2>/dev/null)" = "$FIN_BYTES $(sha <"$T/fin.bin")" ]
+    check "data right after Finished: the answer came back intact" \
+        [ "$got_bytes $got_sha" = "$FIN_BYTES $("$KP_BACKEND" --gen $FIN_BYTES | sha)" ]
     check "daemon stops cleanly" stop_proxy
 else
     not_ok "daemon starts"
