@@ -298,6 +298,11 @@ check "1000 bad connections: every one behaved ($(tail -1 "$T/storm.out"))" \
 for i in $(seq 1 $((50 * SLOW))); do [ "$(nonpipe_fds)" -le "$base" ] && break; sleep 0.2; done
 now=$(nonpipe_fds)
 check "1000 bad connections: non-pipe fds back to the baseline ($base -> $now)" [ "$now" -eq "$base" ]
+# Pipes: each worker keeps at most 64 idle pipes (2 fds each) in its pool
+# (src/pump.c POOL_MAX_IDLE); more than that after the storm is a leak.
+pipe_fds=$(for f in /proc/"$proxy_pid"/fd/*; do readlink "$f"; done 2>/dev/null | grep -c '^pipe:')
+check "1000 bad connections: pipe fds stay within the pools' bound ($pipe_fds <= 256)" \
+    [ "$pipe_fds" -le 256 ]
 check "1000 bad connections: a new connection is served" probe
 
 # 7. TLS below 1.2 and non-AEAD suites are refused with an alert
