@@ -138,6 +138,23 @@ else
     not_ok "daemon starts (KeyUpdate)"
 fi
 
+# ---- renegotiation is refused: a TLS 1.2 client asking for it is cut off ----
+write_config "$T/rn.ini" "tls_versions = 1.2"
+if start_proxy "$T/rn.ini"; then
+    # s_client renegotiates for a line holding just "R" (not in -quiet mode).
+    (echo hello; sleep $((2 * SLOW)); echo R; sleep $((3 * SLOW))) |
+        timeout $((20 * SLOW)) openssl s_client -connect 127.0.0.1:$PROXY_PORT -tls1_2 >"$T/rn.out" 2>&1
+    check "a renegotiation request was sent" grep -q RENEGOTIATING "$T/rn.out"
+    # kTLS: the new ClientHello is a handshake record the pump refuses;
+    # fallback: mbedTLS answers no_renegotiation and the client gives up.
+    check "renegotiation is refused and the connection ended with a log line" \
+        grep -qE "info: frontend f: .*(post-handshake message \(type 1[,)]|alert message was received)" "$T/proxy.log"
+    check "... and the daemon still runs" kill -0 "$proxy_pid"
+    check "daemon stops cleanly (renegotiation)" stop_proxy
+else
+    not_ok "daemon starts (renegotiation)"
+fi
+
 # ---- memory per idle established connection (kTLS only: the fallback keeps
 # mbedTLS and its record buffers by design) ----
 if [ "$IN_VM" = 1 ]; then
