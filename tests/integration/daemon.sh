@@ -121,39 +121,35 @@ else
     not_ok "daemon starts (segments)"
 fi
 
-# ---- KeyUpdate: the kernel (6.1) cannot follow it; the connection must end
-# cleanly with a log line, and the daemon go on serving. ----
-write_config "$T/ku.ini" "tls_versions = 1.3"
-if start_proxy "$T/ku.ini"; then
-    # s_client sends a KeyUpdate for a line holding just "k" (not in -quiet mode).
-    (echo hello; sleep $((2 * SLOW)); echo k; sleep $((3 * SLOW))) |
-        timeout $((20 * SLOW)) openssl s_client -connect 127.0.0.1:$PROXY_PORT -tls1_3 >"$T/ku.out" 2>&1
-    # kTLS: the pump reads the record and names it; fallback: mbedTLS 3.6
-    # has no KeyUpdate support and rejects the message.
-    check "a client KeyUpdate ends the connection with a log line" \
-        grep -qE "info: frontend f: .*(KeyUpdate|unexpected message)" "$T/proxy.log"
-    check "... and the daemon still runs" kill -0 "$proxy_pid"
-    check "daemon stops cleanly (KeyUpdate)" stop_proxy
-else
-    not_ok "daemon starts (KeyUpdate)"
-fi
+# s_client_command VERSION LETTER OUT: an s_client of TLS VERSION that sends
+# a line, then the interactive command LETTER ("k" KeyUpdate, "R"
+# renegotiate; only outside -quiet mode), against a daemon started for it.
+# 0 if the daemon then logged the connection's end at info level matching
+# the extended regex in $4 and is still running.
+s_client_command() {
+    local v=$1 letter=$2 out=$3 ok=1
+    write_config "$T/cmd.ini" "tls_versions = $v"
+    start_proxy "$T/cmd.ini" || return 1
+    (echo hello; sleep $((2 * SLOW)); echo "$letter"; sleep $((3 * SLOW))) |
+        timeout $((20 * SLOW)) openssl s_client -connect 127.0.0.1:$PROXY_PORT "-tls${v/./_}" >"$out" 2>&1
+    grep -qE "info: frontend f: .*($4)" "$T/proxy.log" && kill -0 "$proxy_pid" && ok=0
+    stop_proxy || ok=1
+    return $ok
+}
 
-# ---- renegotiation is refused: a TLS 1.2 client asking for it is cut off ----
-write_config "$T/rn.ini" "tls_versions = 1.2"
-if start_proxy "$T/rn.ini"; then
-    # s_client renegotiates for a line holding just "R" (not in -quiet mode).
-    (echo hello; sleep $((2 * SLOW)); echo R; sleep $((3 * SLOW))) |
-        timeout $((20 * SLOW)) openssl s_client -connect 127.0.0.1:$PROXY_PORT -tls1_2 >"$T/rn.out" 2>&1
-    check "a renegotiation request was sent" grep -q RENEGOTIATING "$T/rn.out"
-    # kTLS: the new ClientHello is a handshake record the pump refuses;
-    # fallback: mbedTLS answers no_renegotiation and the client gives up.
-    check "renegotiation is refused and the connection ended with a log line" \
-        grep -qE "info: frontend f: .*(post-handshake message \(type 1[,)]|alert message was received)" "$T/proxy.log"
-    check "... and the daemon still runs" kill -0 "$proxy_pid"
-    check "daemon stops cleanly (renegotiation)" stop_proxy
-else
-    not_ok "daemon starts (renegotiation)"
-fi
+# KeyUpdate: the kernel (6.1) cannot follow it; the connection must end with a
+# log line and the daemon go on.  kTLS: the pump reads the record and names
+# it; fallback: mbedTLS 3.6 has no KeyUpdate support and rejects the message.
+check "a client KeyUpdate ends the connection with a log line; the daemon goes on" \
+    s_client_command 1.3 k "$T/ku.out" "KeyUpdate|unexpected message"
+check "... s_client did send the KeyUpdate" grep -q KEYUPDATE "$T/ku.out"
+
+# Renegotiation is refused.  kTLS: the new ClientHello is a handshake record
+# the pump refuses; fallback: mbedTLS answers no_renegotiation and the client
+# gives up.
+check "renegotiation is refused, the connection ended with a log line; the daemon goes on" \
+    s_client_command 1.2 R "$T/rn.out" "post-handshake message \(type 1[,)]|alert message was received"
+check "... s_client did ask to renegotiate" grep -q RENEGOTIATING "$T/rn.out"
 
 # ---- memory per idle established connection (kTLS only: the fallback keeps
 # mbedTLS and its record buffers by design) ----
