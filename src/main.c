@@ -206,6 +206,16 @@ static int wait_for_stop(const sigset_t *set)
             return sig;
 }
 
+static void release(struct kp_config *cfg, struct shared *sh, struct worker **workers)
+{
+    for (size_t f = 0; f < cfg->n_frontends; f++)
+        close(sh->error_page_fd[f]);
+    free(workers);
+    free(sh->error_page_fd);
+    free(sh->error_page_len);
+    config_free(cfg);
+}
+
 int main(int argc, char **argv)
 {
     struct options o = { 0 };
@@ -233,6 +243,7 @@ int main(int argc, char **argv)
     check_tls_material(cfg, &sh);
     if (o.test) {
         printf("ktlsproxy: configuration %s is OK\n", cfg->file);
+        release(cfg, &sh, workers);
         return 0;
     }
     raise_fd_limit();
@@ -264,12 +275,7 @@ int main(int argc, char **argv)
         worker_stop(workers[i]);
     for (unsigned i = 0; i < cfg->workers; i++)
         worker_join_and_free(workers[i]);
-    for (size_t f = 0; f < cfg->n_frontends; f++)
-        close(sh.error_page_fd[f]);
-    free(workers);
-    free(sh.error_page_fd);
-    free(sh.error_page_len);
-    config_free(cfg);
+    release(cfg, &sh, workers);
     log_notice("stopped");
     return 0;
 }
