@@ -2,6 +2,8 @@
  * conn.c - the life of one client connection (see conn.h for the states).
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +242,17 @@ static void continue_handshake(struct conn *c)
     }
 }
 
+/* No Nagle on the client socket: the tail of a response (or a small record
+ * spliced into kTLS) would otherwise wait for the client's delayed ACK,
+ * ~40 ms per request on keep-alive connections.  Handshake flights are
+ * still sent whole: tls.c corks the socket around each flight. */
+static void set_nodelay(int fd)
+{
+    int one = 1;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 void conn_start(struct worker *w, const struct kp_frontend *fe, size_t fe_index, int fd)
 {
     struct conn *c = calloc(1, sizeof *c);
@@ -255,6 +268,7 @@ void conn_start(struct worker *w, const struct kp_frontend *fe, size_t fe_index,
     c->cfd = fd;
     c->bfd = -1;
     c->state = CONN_HANDSHAKE;
+    set_nodelay(fd);
     c->next = w->conns;
     if (w->conns != NULL)
         w->conns->prev = c;

@@ -102,3 +102,7 @@ stop_proxy() {
 }
 
 sha() { sha256sum | cut -d' ' -f1; }
+
+tls_stat() { # NAME: a counter from /proc/net/tls_stat (kTLS VM only)
+    awk -v n="$1" '$1 == n { print $2 }' /proc/net/tls_stat
+}

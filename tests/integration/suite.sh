@@ -57,9 +57,6 @@ http2 = yes
 EOF
 }
 
-tls_stat() { # NAME: a counter from /proc/net/tls_stat
-    awk -v n="$1" '$1 == n { print $2 }' /proc/net/tls_stat
-}
 
 # ---- clients ----
 # Both clients keep reading after their stdin ends (s_client: -quiet implies

@@ -1,0 +1,73 @@
+#!/bin/bash
+# Request latency over keep-alive connections: no response may wait for the
+# client's delayed ACK (Nagle holding the tail of a response cost ~40 ms per
+# request before client sockets got TCP_NODELAY).
+#
+# 120 requests of mixed sizes over one connection, per TLS version, twice:
+# to 127.0.0.1, and to 127.0.0.2 whose route has `quickack 1`, so the client
+# ACKs at once and a Nagle stall cannot happen.  Both runs pay the same
+# crypto (and, in the emulated VM, the same slowness); a response size whose
+# median latency is 30 ms or more above the quick-ACK run's waited for a
+# delayed ACK (>= 40 ms).  Runs in its own network namespace (the route is
+# changed); inside the kTLS VM the whole network is the VM's own.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+if [ "${KP_VM_GUEST:-0}" != 1 ] && [ -z "${KP_LATENCY_NETNS:-}" ]; then
+    KP_LATENCY_NETNS=1 exec unshare -n "$0" "$@"
+    echo "SKIP: latency.sh needs a network namespace (unshare -n, as root)" >&2
+    exit 77
+fi
+. "$here/lib.sh"
+
+PROXY_PORT=18843 HTTP_PORT=19401
+KEEPALIVE=$top_srcdir/tests/tools/keepalive.py
+
+echo "# keep-alive latency: ktls=$KTLS in $T"
+ip link set lo up &&
+    ip route add local 127.0.0.2 dev lo table local quickack 1 ||
+    { not_ok "cannot set up the quick-ACK route"; finish; exit; }
+make_certs
+start_bg http python3 "$KEEPALIVE" serve "$HTTP_PORT"
+wait_port 127.0.0.1 "$HTTP_PORT" || exit 1
+
+{
+    global_ini 1
+    cat <<INI
+[frontend f]
+listen = 127.0.0.1:$PROXY_PORT
+listen = 127.0.0.2:$PROXY_PORT
+cert = $T/ec.pem $T/ec.key
+backend = http
+
+[backend http]
+address = 127.0.0.1:$HTTP_PORT
+INI
+} >"$T/proxy.ini"
+start_proxy "$T/proxy.ini" || exit 1
+
+# run_client NAME ARGS...: one client run, its output kept in the scratch.
+run_client() {
+    local out=$T/latency-${1// /_}.out
+    shift
+    python3 "$KEEPALIVE" client "$@" >"$out" 2>&1
+    local st=$?
+    sed 's/^/#   /' "$out"
+    return $st
+}
+
+[ "$IN_VM" = 1 ] && tx0=$(tls_stat TlsTxSw)
+for v in 1.3 1.2; do
+    opts=--tls
+    [ "$v" = 1.2 ] && opts="--tls --tls12"
+    # shellcheck disable=SC2086
+    check "TLS $v: 120 requests with quick ACKs" \
+        run_client "quickack $v" 127.0.0.2 "$PROXY_PORT" $opts --save "$T/quick-$v.json"
+    # shellcheck disable=SC2086
+    check "TLS $v: no response size waits a delayed-ACK period" \
+        run_client "normal $v" 127.0.0.1 "$PROXY_PORT" $opts --baseline "$T/quick-$v.json"
+done
+if [ "$IN_VM" = 1 ]; then
+    check "all four connections ran over kTLS (TlsTxSw +4)" [ $(($(tls_stat TlsTxSw) - tx0)) -eq 4 ]
+fi
+check "ktlsproxy stops cleanly" stop_proxy
+finish
