@@ -21,25 +21,15 @@
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
-#include "hostname.h"
+#include "certstore.h"
 #include "tls.h"
-
-#define MAX_NAMES 64
-
-struct tls_cert {
-    mbedtls_x509_crt chain;
-    mbedtls_pk_context key;
-    char *names[MAX_NAMES];     /* DNS names it serves, lower case */
-    size_t n_names;
-};
 
 struct tls_frontend {
     const struct kp_frontend *fe;
     mbedtls_ssl_config conf;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
-    struct tls_cert *certs;
-    size_t n_certs;
+    struct certstore *certs;
     mbedtls_x509_crt ca;
     int suites[3 * KP_CIPHER_COUNT + 1];
     uint16_t groups[KP_MAX_GROUPS + 1];
@@ -75,7 +65,7 @@ static const struct {
     { 0xCCA8, KP_CHACHA20_POLY1305, "ECDHE-RSA-CHACHA20-POLY1305" },
 };
 
-static void mbed_error(char *err, size_t errlen, const char *what, int ret)
+void tls_mbed_error(char *err, size_t errlen, const char *what, int ret)
 {
     char msg[128];
 
@@ -94,95 +84,6 @@ int tls_global_init(char *err, size_t errlen)
     return 0;
 }
 
-/* ---- certificates ---- */
-
-static void cert_add_name(struct tls_cert *c, const unsigned char *p, size_t len)
-{
-    char *name;
-
-    if (c->n_names == MAX_NAMES || len == 0 || len > 253)
-        return;
-    name = strndup((const char *)p, len);
-    if (name == NULL)
-        return;
-    for (char *q = name; *q; q++)
-        *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
-    c->names[c->n_names++] = name;
-}
-
-/* SNI names come from the certificate: its DNS subjectAltNames, or its
- * common name when it has none (as browsers used to, and hitch does). */
-static void cert_collect_names(struct tls_cert *c)
-{
-    const mbedtls_x509_sequence *san;
-    const mbedtls_x509_name *dn;
-
-    for (san = &c->chain.subject_alt_names; san != NULL && san->buf.p != NULL; san = san->next)
-        if ((san->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) == MBEDTLS_X509_SAN_DNS_NAME)
-            cert_add_name(c, san->buf.p, san->buf.len);
-    if (c->n_names > 0)
-        return;
-    for (dn = &c->chain.subject; dn != NULL; dn = dn->next)
-        if (dn->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &dn->oid) == 0)
-            cert_add_name(c, dn->val.p, dn->val.len);
-}
-
-static int cert_load(struct tls_frontend *tf, struct tls_cert *c, const struct kp_cert *kc,
-                     const char *file, char *err, size_t errlen)
-{
-    char what[512];
-    int ret;
-
-    mbedtls_x509_crt_init(&c->chain);
-    mbedtls_pk_init(&c->key);
-    ret = mbedtls_x509_crt_parse_file(&c->chain, kc->cert_file);
-    if (ret != 0) {
-        snprintf(what, sizeof what, "%s:%d: cannot load certificate %s", file, kc->line, kc->cert_file);
-        mbed_error(err, errlen, what, ret);
-        return -1;
-    }
-    ret = mbedtls_pk_parse_keyfile(&c->key, kc->key_file, NULL, mbedtls_ctr_drbg_random, &tf->drbg);
-    if (ret != 0) {
-        snprintf(what, sizeof what, "%s:%d: cannot load private key %s", file, kc->line, kc->key_file);
-        mbed_error(err, errlen, what, ret);
-        return -1;
-    }
-    ret = mbedtls_pk_check_pair(&c->chain.pk, &c->key, mbedtls_ctr_drbg_random, &tf->drbg);
-    if (ret != 0) {
-        snprintf(err, errlen, "%s:%d: private key %s does not match certificate %s", file,
-                 kc->line, kc->key_file, kc->cert_file);
-        return -1;
-    }
-    if (!mbedtls_pk_can_do(&c->key, MBEDTLS_PK_RSA) && !mbedtls_pk_can_do(&c->key, MBEDTLS_PK_ECKEY)) {
-        snprintf(err, errlen, "%s:%d: %s: only RSA and ECDSA keys are supported", file, kc->line,
-                 kc->key_file);
-        return -1;
-    }
-    cert_collect_names(c);
-    return 0;
-}
-
-static void cert_free(struct tls_cert *c)
-{
-    mbedtls_x509_crt_free(&c->chain);
-    mbedtls_pk_free(&c->key);
-    for (size_t i = 0; i < c->n_names; i++)
-        free(c->names[i]);
-}
-
-/* Best match for a name: 2 exact, 1 wildcard, 0 none. */
-static int cert_match(const struct tls_cert *c, const char *name)
-{
-    int best = 0;
-
-    for (size_t i = 0; i < c->n_names; i++) {
-        int m = hostname_match(c->names[i], name);
-        if (m > best)
-            best = m;
-    }
-    return best;
-}
-
 /* SNI: offer every certificate that matches the name best (an RSA and an
  * ECDSA certificate for the same name both go in; mbedTLS picks by what the
  * client supports).  No match: the default certificate, or an
@@ -191,23 +92,17 @@ static int sni_callback(void *arg, mbedtls_ssl_context *ssl, const unsigned char
 {
     struct tls_frontend *tf = arg;
     struct tls_session *s = mbedtls_ssl_get_user_data_p(ssl);
-    int best = 0;
+    int best;
 
     if (len == 0 || len >= sizeof s->sni || memchr(name, 0, len) != NULL)
         return -1;
     memcpy(s->sni, name, len);
     s->sni[len] = '\0';
-    for (size_t i = 0; i < tf->n_certs; i++) {
-        int m = cert_match(&tf->certs[i], s->sni);
-        if (m > best)
-            best = m;
-    }
+    best = certstore_offer(tf->certs, ssl, s->sni);
+    if (best < 0)
+        return -1;
     if (best == 0)
         return tf->fe->sni_strict ? -1 : 0;
-    for (size_t i = 0; i < tf->n_certs; i++)
-        if (cert_match(&tf->certs[i], s->sni) == best &&
-            mbedtls_ssl_set_hs_own_cert(ssl, &tf->certs[i].chain, &tf->certs[i].key) != 0)
-            return -1;
     return 0;
 }
 
@@ -244,7 +139,7 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
     ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
                                       MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) {
-        mbed_error(err, errlen, "mbedtls_ssl_config_defaults", ret);
+        tls_mbed_error(err, errlen, "mbedtls_ssl_config_defaults", ret);
         return -1;
     }
     mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &tf->drbg);
@@ -261,7 +156,7 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
     mbedtls_ssl_conf_tls13_key_exchange_modes(conf, MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
     mbedtls_ssl_conf_new_session_tickets(conf, 0);
     if (fe->n_alpn > 0 && (ret = mbedtls_ssl_conf_alpn_protocols(conf, tf->alpn)) != 0) {
-        mbed_error(err, errlen, "mbedtls_ssl_conf_alpn_protocols", ret);
+        tls_mbed_error(err, errlen, "mbedtls_ssl_conf_alpn_protocols", ret);
         return -1;
     }
     mbedtls_ssl_conf_sni(conf, sni_callback, tf);
@@ -271,7 +166,7 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
             char what[512];
             snprintf(what, sizeof what, "%s:%d: cannot load client_ca %s", cfg->file, fe->line,
                      fe->client_ca);
-            mbed_error(err, errlen, what, ret);
+            tls_mbed_error(err, errlen, what, ret);
             return -1;
         }
         mbedtls_ssl_conf_ca_chain(conf, &tf->ca, NULL);
@@ -282,9 +177,9 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
         mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);
     }
     /* The default certificate; SNI may replace it per handshake. */
-    ret = mbedtls_ssl_conf_own_cert(conf, &tf->certs[0].chain, &tf->certs[0].key);
+    ret = certstore_set_default(tf->certs, conf);
     if (ret != 0) {
-        mbed_error(err, errlen, "mbedtls_ssl_conf_own_cert", ret);
+        tls_mbed_error(err, errlen, "mbedtls_ssl_conf_own_cert", ret);
         return -1;
     }
     return 0;
@@ -310,20 +205,12 @@ struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct 
     ret = mbedtls_ctr_drbg_seed(&tf->drbg, mbedtls_entropy_func, &tf->entropy,
                                 (const unsigned char *)pers, sizeof pers - 1);
     if (ret != 0) {
-        mbed_error(err, errlen, "mbedtls_ctr_drbg_seed", ret);
+        tls_mbed_error(err, errlen, "mbedtls_ctr_drbg_seed", ret);
         goto fail;
     }
-    tf->certs = calloc(fe->n_certs, sizeof *tf->certs);
-    if (tf->certs == NULL) {
-        snprintf(err, errlen, "out of memory");
+    tf->certs = certstore_load(fe, cfg->file, &tf->drbg, err, errlen);
+    if (tf->certs == NULL)
         goto fail;
-    }
-    for (; tf->n_certs < fe->n_certs; tf->n_certs++)
-        if (cert_load(tf, &tf->certs[tf->n_certs], &fe->certs[tf->n_certs], cfg->file, err,
-                      errlen) != 0) {
-            tf->n_certs++; /* free the half-loaded one too */
-            goto fail;
-        }
     if (frontend_setup_conf(tf, cfg, err, errlen) != 0)
         goto fail;
     return tf;
@@ -336,9 +223,7 @@ void tls_frontend_free(struct tls_frontend *tf)
 {
     if (tf == NULL)
         return;
-    for (size_t i = 0; i < tf->n_certs; i++)
-        cert_free(&tf->certs[i]);
-    free(tf->certs);
+    certstore_free(tf->certs);
     mbedtls_x509_crt_free(&tf->ca);
     mbedtls_ssl_config_free(&tf->conf);
     mbedtls_ctr_drbg_free(&tf->drbg);
@@ -429,7 +314,7 @@ struct tls_session *tls_session_new(struct tls_frontend *tf, int fd, char *err, 
     mbedtls_ssl_init(&s->ssl);
     ret = mbedtls_ssl_setup(&s->ssl, &tf->conf);
     if (ret != 0) {
-        mbed_error(err, errlen, "mbedtls_ssl_setup", ret);
+        tls_mbed_error(err, errlen, "mbedtls_ssl_setup", ret);
         tls_session_free(s);
         return NULL;
     }
@@ -487,7 +372,7 @@ enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen)
         copy_client_cn(s);
         return TLS_DONE;
     }
-    mbed_error(err, errlen, "handshake failed", ret);
+    tls_mbed_error(err, errlen, "handshake failed", ret);
     return TLS_FAILED;
 }
 
@@ -578,7 +463,7 @@ ssize_t tls_write(struct tls_session *s, const void *buf, size_t len, enum tls_s
 
 void tls_last_error(struct tls_session *s, char *buf, size_t len)
 {
-    mbed_error(buf, len, "mbedTLS", s->last_error);
+    tls_mbed_error(buf, len, "mbedTLS", s->last_error);
 }
 
 void tls_close_notify(struct tls_session *s)

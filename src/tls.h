@@ -20,6 +20,9 @@
 struct tls_frontend;   /* one per frontend per worker thread */
 struct tls_session;    /* one per connection, freed at hand-off */
 
+/* "what: mbedTLS's text (-0xCODE)" into err. */
+void tls_mbed_error(char *err, size_t errlen, const char *what, int ret);
+
 /* Once per process, before any thread starts (PSA crypto). */
 int tls_global_init(char *err, size_t errlen);
 
