@@ -12,44 +12,51 @@
 #include "hostname.h"
 #include "tls.h"
 
-#define MAX_NAMES 64
-
 struct tls_cert {
     mbedtls_x509_crt chain;
     mbedtls_pk_context key;
-    char *names[MAX_NAMES];     /* DNS names it serves, lower case */
+    char **names;               /* DNS names it serves, lower case; as many as it has */
     size_t n_names;
 };
 
-static void cert_add_name(struct tls_cert *c, const unsigned char *p, size_t len)
+static int cert_add_name(struct tls_cert *c, const unsigned char *p, size_t len)
 {
+    char **names;
     char *name;
 
-    if (c->n_names == MAX_NAMES || len == 0 || len > 253)
-        return;
+    if (len == 0 || len > 253)
+        return 0;
+    names = reallocarray(c->names, c->n_names + 1, sizeof *names);
+    if (names == NULL)
+        return -1;
+    c->names = names;
     name = strndup((const char *)p, len);
     if (name == NULL)
-        return;
+        return -1;
     for (char *q = name; *q; q++)
         *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
     c->names[c->n_names++] = name;
+    return 0;
 }
 
 /* SNI names come from the certificate: its DNS subjectAltNames, or its
  * common name when it has none (as browsers used to, and hitch does). */
-static void cert_collect_names(struct tls_cert *c)
+static int cert_collect_names(struct tls_cert *c)
 {
     const mbedtls_x509_sequence *san;
     const mbedtls_x509_name *dn;
 
     for (san = &c->chain.subject_alt_names; san != NULL && san->buf.p != NULL; san = san->next)
-        if ((san->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) == MBEDTLS_X509_SAN_DNS_NAME)
-            cert_add_name(c, san->buf.p, san->buf.len);
+        if ((san->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) == MBEDTLS_X509_SAN_DNS_NAME &&
+            cert_add_name(c, san->buf.p, san->buf.len) != 0)
+            return -1;
     if (c->n_names > 0)
-        return;
+        return 0;
     for (dn = &c->chain.subject; dn != NULL; dn = dn->next)
-        if (dn->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &dn->oid) == 0)
-            cert_add_name(c, dn->val.p, dn->val.len);
+        if (dn->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &dn->oid) == 0 &&
+            cert_add_name(c, dn->val.p, dn->val.len) != 0)
+            return -1;
+    return 0;
 }
 
 static int cert_load(mbedtls_ctr_drbg_context *drbg, struct tls_cert *c, const struct kp_cert *kc,
@@ -83,7 +90,11 @@ static int cert_load(mbedtls_ctr_drbg_context *drbg, struct tls_cert *c, const s
                  kc->key_file);
         return -1;
     }
-    cert_collect_names(c);
+    if (cert_collect_names(c) != 0) {
+        snprintf(err, errlen, "%s:%d: out of memory for the names of %s", file, kc->line,
+                 kc->cert_file);
+        return -1;
+    }
     return 0;
 }
 
@@ -93,6 +104,7 @@ static void cert_free(struct tls_cert *c)
     mbedtls_pk_free(&c->key);
     for (size_t i = 0; i < c->n_names; i++)
         free(c->names[i]);
+    free(c->names);
 }
 
 /* Best match for a name: 2 exact, 1 wildcard, 0 none. */
@@ -148,7 +160,8 @@ int certstore_set_default(const struct certstore *cs, mbedtls_ssl_config *conf)
     return mbedtls_ssl_conf_own_cert(conf, &cs->certs[0].chain, &cs->certs[0].key);
 }
 
-int certstore_offer(const struct certstore *cs, mbedtls_ssl_context *ssl, const char *name)
+/* The best match of any certificate for name: 2 exact, 1 wildcard, 0 none. */
+static int best_match(const struct certstore *cs, const char *name)
 {
     int best = 0;
 
@@ -157,6 +170,18 @@ int certstore_offer(const struct certstore *cs, mbedtls_ssl_context *ssl, const 
         if (m > best)
             best = m;
     }
+    return best;
+}
+
+int certstore_covers(const struct certstore *cs, const char *name)
+{
+    return best_match(cs, name) > 0;
+}
+
+int certstore_offer(const struct certstore *cs, mbedtls_ssl_context *ssl, const char *name)
+{
+    int best = best_match(cs, name);
+
     if (best == 0)
         return 0;
     for (size_t i = 0; i < cs->n_certs; i++)

@@ -28,4 +28,8 @@ int certstore_set_default(const struct certstore *cs, mbedtls_ssl_config *conf);
  * error). */
 int certstore_offer(const struct certstore *cs, mbedtls_ssl_context *ssl, const char *name);
 
+/* 1 if some certificate serves name (a route's sni: pattern; a wildcard
+ * pattern counts as served only by the same wildcard), else 0. */
+int certstore_covers(const struct certstore *cs, const char *name);
+
 #endif

@@ -142,6 +142,7 @@ static void check_tls_material(const struct kp_config *cfg, struct shared *sh)
             fprintf(stderr, "ktlsproxy: %s\n", err);
             exit(KP_EX_CONFIG);
         }
+        tls_frontend_check_routes(tf, cfg);
         tls_frontend_free(tf);
         sh->error_page_fd[f] =
             reply_open_error_page(cfg, &cfg->frontends[f], &sh->error_page_len[f], err, sizeof err);

@@ -22,6 +22,8 @@
 #include <psa/crypto.h>
 
 #include "certstore.h"
+#include "hostname.h"
+#include "log.h"
 #include "tls.h"
 
 struct tls_frontend {
@@ -44,6 +46,8 @@ struct tls_session {
     struct kp_tls_secrets secrets;
     char sni[256];
     char client_cn[128];
+    int client_verified;        /* a client certificate was presented and verified */
+    const char *refused;        /* why the SNI callback refused the client, for the log */
     int last_error;             /* of tls_read / tls_write, for logs */
 };
 
@@ -87,22 +91,28 @@ int tls_global_init(char *err, size_t errlen)
 /* SNI: offer every certificate that matches the name best (an RSA and an
  * ECDSA certificate for the same name both go in; mbedTLS picks by what the
  * client supports).  No match: the default certificate, or an
- * unrecognized_name alert when sni_strict is set. */
+ * unrecognized_name alert when sni_strict is set.  A name that is not a
+ * valid host name (hostname_valid) gets that alert too, whatever
+ * sni_strict says, so that no control byte ever reaches a log or a backend. */
 static int sni_callback(void *arg, mbedtls_ssl_context *ssl, const unsigned char *name, size_t len)
 {
     struct tls_frontend *tf = arg;
     struct tls_session *s = mbedtls_ssl_get_user_data_p(ssl);
     int best;
 
-    if (len == 0 || len >= sizeof s->sni || memchr(name, 0, len) != NULL)
+    if (!hostname_valid((const char *)name, len)) {
+        s->refused = "the client's SNI is not a valid host name";
         return -1;
+    }
     memcpy(s->sni, name, len);
     s->sni[len] = '\0';
     best = certstore_offer(tf->certs, ssl, s->sni);
     if (best < 0)
         return -1;
-    if (best == 0)
-        return tf->fe->sni_strict ? -1 : 0;
+    if (best == 0 && tf->fe->sni_strict) {
+        s->refused = "no certificate for the client's SNI (sni_strict)";
+        return -1;
+    }
     return 0;
 }
 
@@ -183,6 +193,20 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
         return -1;
     }
     return 0;
+}
+
+void tls_frontend_check_routes(const struct tls_frontend *tf, const struct kp_config *cfg)
+{
+    const struct kp_frontend *fe = tf->fe;
+
+    if (fe->sni_strict)
+        return; /* such a client is refused before routing */
+    for (size_t i = 0; i < fe->n_routes; i++)
+        if (fe->routes[i].sni != NULL && !certstore_covers(tf->certs, fe->routes[i].sni))
+            log_warn("%s:%d: no certificate of frontend %s covers sni:%s: with sni_strict = no, "
+                     "any client can reach backend %s by asking for that name (and gets the "
+                     "default certificate)", cfg->file, fe->routes[i].line, fe->name,
+                     fe->routes[i].sni, fe->routes[i].backend->name);
 }
 
 struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct kp_frontend *fe,
@@ -343,6 +367,7 @@ static void copy_client_cn(struct tls_session *s)
 
     if (peer == NULL || mbedtls_ssl_get_verify_result(&s->ssl) != 0)
         return;
+    s->client_verified = 1; /* whether or not it has a usable CN */
     for (dn = &peer->subject; dn != NULL; dn = dn->next)
         if (dn->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &dn->oid) == 0 &&
             dn->val.len < sizeof s->client_cn && memchr(dn->val.p, 0, dn->val.len) == NULL) {
@@ -372,7 +397,10 @@ enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen)
         copy_client_cn(s);
         return TLS_DONE;
     }
-    tls_mbed_error(err, errlen, "handshake failed", ret);
+    if (s->refused != NULL)
+        snprintf(err, errlen, "handshake failed: %s", s->refused);
+    else
+        tls_mbed_error(err, errlen, "handshake failed", ret);
     return TLS_FAILED;
 }
 
@@ -394,6 +422,7 @@ void tls_session_info(struct tls_session *s, struct tls_info *info)
             info->alpn = s->tf->alpn[i];
     info->sni = s->sni[0] ? s->sni : NULL;
     info->client_cn = s->client_cn[0] ? s->client_cn : NULL;
+    info->client_verified = s->client_verified;
 }
 
 int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err, size_t errlen)
