@@ -344,12 +344,11 @@ static bool
 normalize_sni_name(char *name)
 {
     char *label = strncmp(name, "*.", 2) == 0 ? name + 2 : name;
-    size_t n;
 
     if (strlen(label) > MAX_HOSTNAME)
         return false;
     for (;;) {
-        n = strspn(label, HOSTNAME_CHARS);
+        size_t n = strspn(label, HOSTNAME_CHARS);
         if (n == 0 || n > 63 || label[0] == '-' || label[n - 1] == '-')
             return false;
         if (label[n] == '\0')
@@ -1165,8 +1164,9 @@ set_key(struct parser *p, const char *key, const char *value)
         return;
     }
     sec = &section_rules[p->section];
-    for (i = 0; i < sec->n_rules && strcmp(sec->rules[i].name, key) != 0; i++)
-        continue;
+    for (i = 0; i < sec->n_rules; i++)
+        if (strcmp(sec->rules[i].name, key) == 0)
+            break;
     if (i == sec->n_rules) {
         unknown_key(p, key, sec);
         return;

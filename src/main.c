@@ -239,6 +239,9 @@ int main(int argc, char **argv)
     workers = calloc(cfg->workers, sizeof *workers);
     if (sh.error_page_fd == NULL || sh.error_page_len == NULL || workers == NULL) {
         log_err("out of memory");
+        free(sh.error_page_fd);
+        free(sh.error_page_len);
+        free(workers);
         return EX_OSERR;
     }
     check_tls_material(cfg, &sh);

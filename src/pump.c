@@ -159,7 +159,7 @@ static ssize_t control_record(struct conn *c, char *reason, size_t len)
         snprintf(reason, len, "client sent alert %u (level %u)", rec[1], rec[0]);
     else if (type == KTLS_CONTENT_HANDSHAKE)
         snprintf(reason, len, "client sent a post-handshake message (type %u%s), which kTLS on "
-                 "this kernel cannot follow", n > 0 ? rec[0] : 0,
+                 "this kernel cannot follow", n > 0 ? (unsigned)rec[0] : 0u,
                  n > 0 && rec[0] == 24 ? ", KeyUpdate" : "");
     else
         snprintf(reason, len, "client sent an unexpected record of type %u", type);
