@@ -124,9 +124,13 @@ if start_proxy "$T/r.ini"; then
     # ---- keepalive on both sockets ----
     (sleep $((2 * SLOW)); printf hello) | timeout $((10 * SLOW)) openssl s_client -quiet \
         -connect 127.0.0.1:$PROXY_PORT -servername echo.test >/dev/null 2>&1 &
-    sleep 1
-    ss -tnpo state established >"$T/ss.out" 2>&1
-    n=$(grep "pid=$pid," "$T/ss.out" | grep -c 'timer:(keepalive')
+    # Both sockets exist once the backend connection is up: wait for that.
+    for i in $(seq 1 $((10 * SLOW))); do
+        ss -tnpo state established >"$T/ss.out" 2>&1
+        n=$(grep "pid=$pid," "$T/ss.out" | grep -c 'timer:(keepalive')
+        [ "$n" -ge 2 ] && break
+        sleep 0.2
+    done
     check "keepalive: client and backend sockets both have it ($n of 2)" [ "$n" -ge 2 ]
     wait $!
 
