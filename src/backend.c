@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "hostname.h"
+#include "keepalive.h"
 #include "proxy_proto.h"
 
 static int route_matches(const struct kp_route *r, const char *sni, const char *alpn)
@@ -33,27 +34,51 @@ const struct kp_backend *backend_route(const struct kp_frontend *fe, const char 
     return fe->backend;
 }
 
-int backend_connect(const struct kp_backend *be, char *err, size_t errlen)
+static int connect_failed(const struct kp_backend *be, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "backend %s (%s): connect: %s", be->name, be->addr.text,
+             strerror(errno));
+    return -1;
+}
+
+int backend_connect(const struct kp_backend *be, int *full, char *err, size_t errlen)
 {
     int family = be->addr.ss.ss_family;
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
 
+    *full = 0;
     if (fd < 0) {
         snprintf(err, errlen, "backend %s: socket: %s", be->name, strerror(errno));
         return -1;
     }
     /* Payload is spliced in whatever chunks arrive: do not hold them back. */
-    if (family != AF_UNIX)
+    if (family != AF_UNIX) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (const struct sockaddr *)&be->addr.ss, be->addr.len) != 0 &&
-        errno != EINPROGRESS) {
-        snprintf(err, errlen, "backend %s (%s): connect: %s", be->name, be->addr.text,
-                 strerror(errno));
-        close(fd);
-        return -1;
+        kp_keepalive(fd);
     }
-    return fd;
+    if (connect(fd, (const struct sockaddr *)&be->addr.ss, be->addr.len) == 0 ||
+        errno == EINPROGRESS)
+        return fd;
+    /* A unix socket whose backlog is full says EAGAIN at once and is not
+     * connecting: the caller tries again a little later. */
+    if (family == AF_UNIX && errno == EAGAIN) {
+        *full = 1;
+        return fd;
+    }
+    connect_failed(be, err, errlen);
+    close(fd);
+    return -1;
+}
+
+int backend_connect_again(const struct kp_backend *be, int fd, char *err, size_t errlen)
+{
+    if (connect(fd, (const struct sockaddr *)&be->addr.ss, be->addr.len) == 0 ||
+        errno == EINPROGRESS)
+        return 0;
+    if (errno == EAGAIN)
+        return 1;
+    return connect_failed(be, err, errlen);
 }
 
 int backend_connect_result(int fd, char *err, size_t errlen)
@@ -78,7 +103,7 @@ int backend_proxy_header(const struct kp_backend *be, int client_fd, const struc
         .src = (struct sockaddr *)&src, .dst = (struct sockaddr *)&dst,
         .alpn = info->alpn, .authority = info->sni, .ssl = 1,
         .tls_version = info->version_name, .cipher = info->suite_name,
-        .client_cn = info->client_cn, .client_cert_verified = info->client_cn != NULL,
+        .client_cn = info->client_cn, .client_cert_verified = info->client_verified,
     };
     int n;
 

@@ -16,8 +16,14 @@ const struct kp_backend *backend_route(const struct kp_frontend *fe, const char 
                                        const char *alpn);
 
 /* Start a non-blocking connect.  Returns the socket (connected or in
- * progress), or -1 with err set. */
-int backend_connect(const struct kp_backend *be, char *err, size_t errlen);
+ * progress), or -1 with err set.  *full: a unix socket backend whose backlog
+ * is full refused for now; the socket is returned unconnected, to be given
+ * to backend_connect_again() later. */
+int backend_connect(const struct kp_backend *be, int *full, char *err, size_t errlen);
+
+/* Connect a socket backend_connect() left unconnected: 0 (connected or in
+ * progress), 1 (backlog still full), -1 with err set. */
+int backend_connect_again(const struct kp_backend *be, int fd, char *err, size_t errlen);
 
 /* After the socket became writable: 0 if connected, else -1 with err set. */
 int backend_connect_result(int fd, char *err, size_t errlen);

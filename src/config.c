@@ -18,14 +18,13 @@
  * been read.  The first error ends the parse.
  */
 #include "config.h"
+#include "config_parser.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <ini.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,64 +32,25 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#define CLI_FILE            "command line"
-#define CLI_NAME            "default"   /* the frontend and backend of command line mode */
 #define MAX_WORKERS         256
 #define MAX_CONNECTIONS     1000000
 #define DEFAULT_CONNECTIONS 10000
 #define MAX_DURATION_MS     (24u * 60 * 60 * 1000)
-#define MAX_SECTION_KEYS    16
 #define MAX_HOSTNAME        253
-#define NO_ROUTE            ((size_t)-1)
 #define LIST_SEPARATORS     " \t,"
 #define WORD_SEPARATORS     " \t"
 #define NAME_CHARS \
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 #define HOSTNAME_CHARS \
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
-#define ADDR_EXAMPLES       "e.g. 192.0.2.1:443, *:443, [::]:443"
 #define SECTIONS            "[global], [frontend NAME], [backend NAME]"
-
-enum section_kind { SECTION_NONE, SECTION_GLOBAL, SECTION_FRONTEND, SECTION_BACKEND };
 
 struct keyword {
     const char *name;
     int value;
 };
-
-/* A backend named by a frontend, looked up once every backend is known. */
-struct backend_ref {
-    size_t frontend;
-    size_t route;       /* NO_ROUTE: the frontend's default backend */
-    char *name;
-    int line;
-};
-
-struct parser {
-    struct kp_config *cfg;
-    const char *file;           /* the FILE of error messages */
-    const char *buf;            /* the text, for read_line() */
-    size_t len, pos;
-    int line;                   /* the line inih is working on */
-    enum section_kind section;
-    int global_line;            /* where [global] is, 0 = not yet */
-    size_t frontend, backend;   /* the one being filled in */
-    int key_lines[MAX_SECTION_KEYS]; /* where each key of the section was set */
-    struct backend_ref *refs;
-    size_t n_refs;
-    const char *key;            /* the key being set, for messages */
-    bool cli;
-    const char *cli_option;     /* the option being applied in command line mode */
-    char *err;
-    size_t errlen;
-    bool failed;
-    int failed_at;              /* the line being read when it failed */
-};
-
-typedef bool (*key_setter)(struct parser *p, const char *value);
 
 struct key_rule {
     const char *name;
@@ -384,12 +344,11 @@ static bool
 normalize_sni_name(char *name)
 {
     char *label = strncmp(name, "*.", 2) == 0 ? name + 2 : name;
-    size_t n;
 
     if (strlen(label) > MAX_HOSTNAME)
         return false;
     for (;;) {
-        n = strspn(label, HOSTNAME_CHARS);
+        size_t n = strspn(label, HOSTNAME_CHARS);
         if (n == 0 || n > 63 || label[0] == '-' || label[n - 1] == '-')
             return false;
         if (label[n] == '\0')
@@ -404,7 +363,7 @@ normalize_sni_name(char *name)
 }
 
 /* Readable now; open() rather than access() so that it is the real check. */
-static bool
+bool
 check_readable(struct parser *p, const char *what, const char *path)
 {
     struct stat st;
@@ -419,124 +378,6 @@ check_readable(struct parser *p, const char *what, const char *path)
     close(fd);
     if (!regular)
         return fail(p, "%s file '%s' is not a regular file", what, path);
-    return true;
-}
-
-/* ---- addresses ---- */
-
-__attribute__((format(printf, 3, 4))) static bool
-addr_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-static bool
-parse_unix_addr(const char *path, struct kp_addr *out, bool allow_unix, char *err, size_t errlen)
-{
-    struct sockaddr_un *sun = (struct sockaddr_un *)&out->ss;
-
-    if (!allow_unix)
-        return addr_error(err, errlen, "unix sockets are not allowed here (%s)", ADDR_EXAMPLES);
-    if (path[0] != '/')
-        return addr_error(err, errlen, "the unix socket path must be absolute");
-    if (strlen(path) >= sizeof sun->sun_path)
-        return addr_error(err, errlen, "the unix socket path is too long (at most %zu bytes)",
-                          sizeof sun->sun_path - 1);
-    sun->sun_family = AF_UNIX;
-    strcpy(sun->sun_path, path);
-    out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
-    return true;
-}
-
-static bool
-parse_port(const char *text, uint16_t *port, char *err, size_t errlen)
-{
-    unsigned long n;
-
-    if (!parse_ulong(text, 65535, &n) || n == 0)
-        return addr_error(err, errlen, "bad port '%s' (allowed: 1 to 65535)", text);
-    *port = (uint16_t)n;
-    return true;
-}
-
-/* "[v6]:port" */
-static bool
-parse_inet6_addr(const char *text, struct kp_addr *out, char *err, size_t errlen)
-{
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
-    const char *close = strchr(text, ']');
-    char host[sizeof out->text];
-    uint16_t port;
-
-    if (!close)
-        return addr_error(err, errlen, "missing ']' after the IPv6 address");
-    if (close[1] != ':')
-        return addr_error(err, errlen, "missing ':PORT' after ']'");
-    snprintf(host, sizeof host, "%.*s", (int)(close - text - 1), text + 1);
-    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-        return addr_error(err, errlen, "'%s' is not an IPv6 address", host);
-    if (!parse_port(close + 2, &port, err, errlen))
-        return false;
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(port);
-    out->len = sizeof *sin6;
-    return true;
-}
-
-/* "1.2.3.4:port" or "*:port" */
-static bool
-parse_inet4_addr(const char *text, struct kp_addr *out, char *err, size_t errlen)
-{
-    struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
-    const char *colon = strrchr(text, ':');
-    char host[sizeof out->text];
-    uint16_t port;
-
-    if (!colon)
-        return addr_error(err, errlen, "missing ':PORT' (%s)", ADDR_EXAMPLES);
-    snprintf(host, sizeof host, "%.*s", (int)(colon - text), text);
-    if (host[0] == '\0')
-        return addr_error(err, errlen, "missing address before ':PORT' (%s)", ADDR_EXAMPLES);
-    if (strchr(host, ':'))
-        return addr_error(err, errlen, "an IPv6 address must be in brackets, e.g. [::1]:443");
-    if (strcmp(host, "*") == 0)
-        sin->sin_addr.s_addr = htonl(INADDR_ANY);
-    else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-        return addr_error(err, errlen, "'%s' is not an IP address: host names are not resolved, "
-                          "use an IP address literal (%s)", host, ADDR_EXAMPLES);
-    if (!parse_port(colon + 1, &port, err, errlen))
-        return false;
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    out->len = sizeof *sin;
-    return true;
-}
-
-bool
-config_parse_addr(const char *text, struct kp_addr *out, bool allow_unix, char *err, size_t errlen)
-{
-    bool ok;
-
-    memset(out, 0, sizeof *out);
-    if (strlen(text) >= sizeof out->text)
-        return addr_error(err, errlen, "the address is too long (at most %zu characters)",
-                          sizeof out->text - 1);
-    if (strncmp(text, "unix:", 5) == 0)
-        ok = parse_unix_addr(text + 5, out, allow_unix, err, errlen);
-    else if (text[0] == '[')
-        ok = parse_inet6_addr(text, out, err, errlen);
-    else
-        ok = parse_inet4_addr(text, out, err, errlen);
-    if (!ok) {
-        memset(out, 0, sizeof *out);
-        return false;
-    }
-    strcpy(out->text, text);
     return true;
 }
 
@@ -588,7 +429,7 @@ current_backend(struct parser *p)
     return &p->cfg->backends[p->backend];
 }
 
-static bool
+bool
 add_backend_ref(struct parser *p, size_t route, const char *name)
 {
     struct backend_ref *refs = grow(p, p->refs, p->n_refs, sizeof *refs);
@@ -603,7 +444,7 @@ add_backend_ref(struct parser *p, size_t route, const char *name)
     return true;
 }
 
-static bool
+bool
 add_cert(struct parser *p, const char *chain, const char *key)
 {
     struct kp_frontend *fe = current_frontend(p);
@@ -1037,6 +878,17 @@ config_cipher_name(enum kp_cipher c)
     return ciphers[c].name;
 }
 
+key_setter
+config_parser_setter(enum section_kind kind, const char *key)
+{
+    const struct section_rules *sec = &section_rules[kind];
+
+    for (size_t i = 0; i < sec->n_rules; i++)
+        if (strcmp(sec->rules[i].name, key) == 0)
+            return sec->rules[i].set;
+    return NULL;
+}
+
 /* ---- sections ---- */
 
 static bool
@@ -1068,7 +920,7 @@ open_global(struct parser *p, const char *name)
     return true;
 }
 
-static bool
+bool
 open_frontend(struct parser *p, const char *name)
 {
     struct kp_config *cfg = p->cfg;
@@ -1099,7 +951,7 @@ open_frontend(struct parser *p, const char *name)
     return (fe->name = dup_str(p, name)) != NULL;
 }
 
-static bool
+bool
 open_backend(struct parser *p, const char *name)
 {
     struct kp_config *cfg = p->cfg;
@@ -1312,8 +1164,9 @@ set_key(struct parser *p, const char *key, const char *value)
         return;
     }
     sec = &section_rules[p->section];
-    for (i = 0; i < sec->n_rules && strcmp(sec->rules[i].name, key) != 0; i++)
-        continue;
+    for (i = 0; i < sec->n_rules; i++)
+        if (strcmp(sec->rules[i].name, key) == 0)
+            break;
     if (i == sec->n_rules) {
         unknown_key(p, key, sec);
         return;
@@ -1373,8 +1226,8 @@ resolve_backend_ref(struct parser *p, const struct backend_ref *ref)
 }
 
 /* Checks that need the whole configuration. */
-static void
-finish(struct parser *p)
+void
+config_parser_finish(struct parser *p)
 {
     if (!close_section(p))
         return;
@@ -1389,8 +1242,8 @@ finish(struct parser *p)
 }
 
 /* The parser's own allocations go; the config only if the parse failed. */
-static struct kp_config *
-done(struct parser *p)
+struct kp_config *
+config_parser_done(struct parser *p)
 {
     for (size_t i = 0; i < p->n_refs; i++)
         free(p->refs[i].name);
@@ -1412,8 +1265,8 @@ default_workers(void)
     return cpus > MAX_WORKERS ? MAX_WORKERS : (unsigned)cpus;
 }
 
-static bool
-start_config(struct parser *p, const char *file)
+bool
+config_parser_start(struct parser *p, const char *file)
 {
     struct kp_config *cfg = calloc(1, sizeof *cfg);
 
@@ -1437,7 +1290,7 @@ config_load_buffer(const char *name, const char *buf, size_t len, char *err, siz
     struct parser p = { .file = name, .buf = buf, .len = len, .err = err, .errlen = errlen };
     int ret;
 
-    if (!start_config(&p, name))
+    if (!config_parser_start(&p, name))
         return NULL;
     ret = ini_parse_stream(read_line, &p, handle_pair, &p);
     if (ret > 0 && (!p.failed || ret < p.failed_at)) {
@@ -1447,8 +1300,8 @@ config_load_buffer(const char *name, const char *buf, size_t len, char *err, siz
         fail(&p, "out of memory");
     }
     if (!p.failed)
-        finish(&p);
-    return done(&p);
+        config_parser_finish(&p);
+    return config_parser_done(&p);
 }
 
 static char *
@@ -1498,71 +1351,6 @@ config_load_file(const char *path, char *err, size_t errlen)
     cfg = config_load_buffer(path, text, len, err, errlen);
     free(text);
     return cfg;
-}
-
-/* ---- command line mode ---- */
-
-static bool
-apply_option(struct parser *p, const char *option, const char *key, key_setter set,
-             const char *value)
-{
-    if (!value)
-        return true;
-    p->cli_option = option;
-    p->key = key;
-    return set(p, value);
-}
-
-static bool
-apply_cert_options(struct parser *p, const struct kp_cli *cli)
-{
-    p->cli_option = "--cert";
-    if (!check_readable(p, "certificate", cli->cert))
-        return false;
-    p->cli_option = "--key";
-    if (cli->key && !check_readable(p, "key", cli->key))
-        return false;
-    p->cli_option = "--cert";
-    return add_cert(p, cli->cert, cli->key);
-}
-
-static bool
-apply_cli(struct parser *p, const struct kp_cli *cli)
-{
-    return open_frontend(p, CLI_NAME) && open_backend(p, CLI_NAME)
-        && apply_option(p, "--listen", "listen", set_frontend_listen, cli->listen)
-        && apply_option(p, "--backend", "backend", set_backend_address, cli->backend)
-        && apply_cert_options(p, cli)
-        && apply_option(p, "--alpn", "alpn", set_frontend_alpn, cli->alpn)
-        && apply_option(p, "--proxy-protocol", "proxy_protocol", set_backend_proxy_protocol,
-                        cli->proxy_protocol)
-        && apply_option(p, "--ktls", "ktls", set_global_ktls, cli->ktls)
-        && apply_option(p, "--workers", "workers", set_global_workers, cli->workers)
-        && apply_option(p, "--user", "user", set_global_user, cli->user)
-        && apply_option(p, "--group", "group", set_global_group, cli->group)
-        && apply_option(p, "--log-level", "log_level", set_global_log_level, cli->log_level)
-        && add_backend_ref(p, NO_ROUTE, CLI_NAME);
-}
-
-struct kp_config *
-config_from_cli(const struct kp_cli *cli, char *err, size_t errlen)
-{
-    struct parser p = { .file = CLI_FILE, .cli = true, .err = err, .errlen = errlen };
-    const char *missing = !cli->listen ? "--listen" : !cli->backend ? "--backend"
-                        : !cli->cert ? "--cert" : NULL;
-
-    if (missing) {
-        snprintf(err, errlen, "%s: %s: missing (required: --listen, --backend and --cert)",
-                 CLI_FILE, missing);
-        return NULL;
-    }
-    if (!start_config(&p, CLI_FILE))
-        return NULL;
-    if (apply_cli(&p, cli)) {
-        p.cli_option = NULL;
-        finish(&p);
-    }
-    return done(&p);
 }
 
 void

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "addr.h"
+
 #define KP_EX_CONFIG 78 /* sysexits.h EX_CONFIG */
 
 enum kp_ktls_mode { KP_KTLS_AUTO, KP_KTLS_REQUIRED };
@@ -34,13 +36,6 @@ enum kp_cipher { KP_AES_128_GCM, KP_AES_256_GCM, KP_CHACHA20_POLY1305, KP_CIPHER
 #define KP_MAX_GROUPS 8
 #define KP_MAX_ALPN 8
 #define KP_ALPN_LEN 32   /* longest accepted protocol name, plus NUL */
-
-/* A parsed socket address: IPv4, IPv6 or a unix socket path. */
-struct kp_addr {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    char text[128]; /* as written in the config, for logs */
-};
 
 struct kp_cert {
     char *cert_file;  /* PEM chain, leaf first */
@@ -110,11 +105,6 @@ struct kp_cli {
 struct kp_config *config_from_cli(const struct kp_cli *cli, char *err, size_t errlen);
 
 void config_free(struct kp_config *cfg);
-
-/* Parse "1.2.3.4:443", "[::1]:443", "*:443" (all IPv4), "[::]:443" or
- * "unix:/path".  Used by the config and by tests. */
-bool config_parse_addr(const char *text, struct kp_addr *out, bool allow_unix,
-                       char *err, size_t errlen);
 
 /* Every key the parser accepts, as "section.key" (section "frontend",
  * "backend" or "global"), NULL-terminated; for the man page test. */

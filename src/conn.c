@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "conn.h"
+#include "keepalive.h"
 #include "ktls.h"
 #include "log.h"
 #include "pump.h"
@@ -20,6 +21,7 @@
 #include "worker.h"
 
 #define LINGER_SECONDS 2.0
+#define CONNECT_RETRY_SECONDS 0.02 /* a full unix backlog is asked again this often */
 
 static void client_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void backend_cb(struct ev_loop *loop, ev_io *io, int revents);
@@ -146,6 +148,7 @@ static void backend_connected(struct conn *c)
 static void connect_backend(struct conn *c)
 {
     char err[256];
+    int full;
 
     c->state = CONN_CONNECTING;
     ev_io_stop(c->w->loop, &c->cio); /* client bytes wait in the kernel */
@@ -153,13 +156,42 @@ static void connect_backend(struct conn *c)
         backend_unavailable(c, "no route for this client");
         return;
     }
-    c->bfd = backend_connect(c->backend, err, sizeof err);
+    c->bfd = backend_connect(c->backend, &full, err, sizeof err);
     if (c->bfd < 0) {
         backend_unavailable(c, err);
         return;
     }
+    c->connect_deadline = ev_now(c->w->loop) + c->backend->connect_timeout_ms / 1000.0;
+    c->backend_full = full;
+    if (full) {
+        set_timer(c, CONNECT_RETRY_SECONDS);
+        return;
+    }
     set_io(c, &c->bio, c->bfd, EV_WRITE);
     set_timer(c, c->backend->connect_timeout_ms / 1000.0);
+}
+
+/* The unix backend's backlog was full: try again until the connect timeout. */
+static void connect_again(struct conn *c)
+{
+    char err[256];
+    double left = c->connect_deadline - ev_now(c->w->loop);
+    int r;
+
+    if (left <= 0) {
+        backend_unavailable(c, "connect timeout (the unix socket's backlog stayed full)");
+        return;
+    }
+    r = backend_connect_again(c->backend, c->bfd, err, sizeof err);
+    if (r < 0) {
+        backend_unavailable(c, err);
+    } else if (r > 0) {
+        set_timer(c, left < CONNECT_RETRY_SECONDS ? left : CONNECT_RETRY_SECONDS);
+    } else {
+        c->backend_full = false;
+        set_io(c, &c->bio, c->bfd, EV_WRITE);
+        set_timer(c, left);
+    }
 }
 
 /* ---- handshake ---- */
@@ -223,8 +255,13 @@ static void handshake_done(struct conn *c)
 static void continue_handshake(struct conn *c)
 {
     char err[256];
+    enum tls_step step = tls_handshake(c->tls, err, sizeof err);
 
-    switch (tls_handshake(c->tls, err, sizeof err)) {
+    /* Whatever the outcome: TLS 1.3 derives the application secrets before
+     * the client's Finished arrives, so a handshake that then fails or times
+     * out would leave copies on the stack too. */
+    tls_wipe_stack();
+    switch (step) {
     case TLS_WANT_READ:
         set_io(c, &c->cio, c->cfd, EV_READ);
         break;
@@ -237,7 +274,7 @@ static void continue_handshake(struct conn *c)
         break;
     case TLS_DONE:
         handshake_done(c); /* may close c */
-        tls_wipe_stack();
+        tls_wipe_stack();  /* and the key derivation of the hand-off */
         break;
     }
 }
@@ -267,6 +304,7 @@ void conn_start(struct worker *w, const struct kp_frontend *fe, size_t fe_index,
     c->fe = fe;
     c->cfd = fd;
     c->bfd = -1;
+    kp_keepalive(fd);
     c->state = CONN_HANDSHAKE;
     set_nodelay(fd);
     c->next = w->conns;
@@ -352,7 +390,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
         conn_close(c, "handshake timeout");
         break;
     case CONN_CONNECTING:
-        backend_unavailable(c, "connect timeout");
+        if (c->backend_full)
+            connect_again(c);
+        else
+            backend_unavailable(c, "connect timeout");
         break;
     case CONN_PUMPING:
         /* Activity only stamps last_active; the timer is re-armed here, not

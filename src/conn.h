@@ -53,6 +53,8 @@ struct conn {
     unsigned char *proxy_hdr;   /* PROXY header waiting for the backend connection */
     uint16_t proxy_len;
     uint32_t reply_off;         /* REPLYING: bytes of the reply already sent */
+    ev_tstamp connect_deadline; /* CONNECTING: when the backend's connect timeout ends */
+    bool backend_full;          /* CONNECTING: unix backlog full, connect() again on the timer */
     struct dir c2b, b2c;
 };
 

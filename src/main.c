@@ -142,6 +142,7 @@ static void check_tls_material(const struct kp_config *cfg, struct shared *sh)
             fprintf(stderr, "ktlsproxy: %s\n", err);
             exit(KP_EX_CONFIG);
         }
+        tls_frontend_check_routes(tf, cfg);
         tls_frontend_free(tf);
         sh->error_page_fd[f] =
             reply_open_error_page(cfg, &cfg->frontends[f], &sh->error_page_len[f], err, sizeof err);
@@ -238,6 +239,9 @@ int main(int argc, char **argv)
     workers = calloc(cfg->workers, sizeof *workers);
     if (sh.error_page_fd == NULL || sh.error_page_len == NULL || workers == NULL) {
         log_err("out of memory");
+        free(sh.error_page_fd);
+        free(sh.error_page_len);
+        free(workers);
         return EX_OSERR;
     }
     check_tls_material(cfg, &sh);

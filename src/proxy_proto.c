@@ -59,13 +59,14 @@ port_of(const struct sockaddr *sa)
 int
 proxy_v1_encode(const struct kp_proxy_info *pi, char *buf, size_t len)
 {
-    char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
     int family = inet_family(pi);
     int n;
 
     if (family == AF_UNSPEC) {
         n = snprintf(buf, len, "PROXY UNKNOWN\r\n");
     } else {
+        char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+
         if (inet_ntop(family, in_addr_of(pi->src), src, sizeof src) == NULL ||
             inet_ntop(family, in_addr_of(pi->dst), dst, sizeof dst) == NULL)
             return -1;

@@ -29,6 +29,11 @@
 
 enum { IO_WAIT = -1, IO_FAIL = -2 };
 
+/* Alerts (RFC 8446 6). */
+#define TLS_ALERT_WARNING 1
+#define TLS_ALERT_CLOSE_NOTIFY 0
+#define TLS_ALERT_USER_CANCELED 90
+
 /* ---- pipe pool ---- */
 
 struct kp_pipe *pipe_get(struct pipe_pool *pool)
@@ -127,9 +132,12 @@ static ssize_t shutdown_dst(struct conn *c, struct dir *d, char *reason, size_t 
 /* ---- kTLS: splice only ---- */
 
 /* splice() refused the client's next record because it is not application
- * data.  Read just that record: close_notify ends the direction, anything
- * else ends the connection.  One record per call bounds the work a storm of
- * control records (KeyUpdate, say) can cause. */
+ * data.  Read just that record: close_notify ends the direction (a half
+ * close); a warning-level user_canceled is logged and ignored (RFC 8446 6.1:
+ * a close_notify follows it; mbedTLS ignores warnings likewise in the
+ * fallback); anything else ends the connection, as every other alert is an
+ * error in TLS 1.3.  One record per call bounds the work a storm of control
+ * records (KeyUpdate, say) can cause: the loop calls again while more wait. */
 static ssize_t control_record(struct conn *c, char *reason, size_t len)
 {
     unsigned char type, rec[64];
@@ -140,13 +148,18 @@ static ssize_t control_record(struct conn *c, char *reason, size_t len)
             return wait_on(&c->c2b, 1, EV_READ);
         return fail(reason, len, "reading a control record from the client");
     }
-    if (type == KTLS_CONTENT_ALERT && n == 2 && rec[1] == 0)
-        return 0; /* close_notify */
+    if (type == KTLS_CONTENT_ALERT && n == 2 && rec[1] == TLS_ALERT_CLOSE_NOTIFY)
+        return 0;
+    if (type == KTLS_CONTENT_ALERT && n == 2 && rec[0] == TLS_ALERT_WARNING &&
+        rec[1] == TLS_ALERT_USER_CANCELED) {
+        log_debug("frontend %s: client sent a user_canceled warning; ignored", c->fe->name);
+        return wait_on(&c->c2b, 1, EV_READ);
+    }
     if (type == KTLS_CONTENT_ALERT && n == 2)
-        snprintf(reason, len, "client sent alert %u", rec[1]);
+        snprintf(reason, len, "client sent alert %u (level %u)", rec[1], rec[0]);
     else if (type == KTLS_CONTENT_HANDSHAKE)
         snprintf(reason, len, "client sent a post-handshake message (type %u%s), which kTLS on "
-                 "this kernel cannot follow", n > 0 ? rec[0] : 0,
+                 "this kernel cannot follow", n > 0 ? (unsigned)rec[0] : 0u,
                  n > 0 && rec[0] == 24 ? ", KeyUpdate" : "");
     else
         snprintf(reason, len, "client sent an unexpected record of type %u", type);

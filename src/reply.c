@@ -156,12 +156,13 @@ int reply_send(struct conn *c, char *reason, size_t len)
 
 int reply_drain(struct conn *c)
 {
-    char scratch[4096];
-    enum tls_step step;
     struct kp_pipe *p;
     ssize_t n;
 
     if (!c->ktls) {
+        char scratch[4096];
+        enum tls_step step;
+
         n = tls_read(c->tls, scratch, sizeof scratch, &step);
         return n > 0 || (n < 0 && step != TLS_FAILED) ? 0 : 1;
     }

@@ -21,25 +21,17 @@
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
+#include "certstore.h"
 #include "hostname.h"
+#include "log.h"
 #include "tls.h"
-
-#define MAX_NAMES 64
-
-struct tls_cert {
-    mbedtls_x509_crt chain;
-    mbedtls_pk_context key;
-    char *names[MAX_NAMES];     /* DNS names it serves, lower case */
-    size_t n_names;
-};
 
 struct tls_frontend {
     const struct kp_frontend *fe;
     mbedtls_ssl_config conf;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
-    struct tls_cert *certs;
-    size_t n_certs;
+    struct certstore *certs;
     mbedtls_x509_crt ca;
     int suites[3 * KP_CIPHER_COUNT + 1];
     uint16_t groups[KP_MAX_GROUPS + 1];
@@ -54,6 +46,8 @@ struct tls_session {
     struct kp_tls_secrets secrets;
     char sni[256];
     char client_cn[128];
+    int client_verified;        /* a client certificate was presented and verified */
+    const char *refused;        /* why the SNI callback refused the client, for the log */
     int last_error;             /* of tls_read / tls_write, for logs */
 };
 
@@ -75,7 +69,7 @@ static const struct {
     { 0xCCA8, KP_CHACHA20_POLY1305, "ECDHE-RSA-CHACHA20-POLY1305" },
 };
 
-static void mbed_error(char *err, size_t errlen, const char *what, int ret)
+void tls_mbed_error(char *err, size_t errlen, const char *what, int ret)
 {
     char msg[128];
 
@@ -94,120 +88,31 @@ int tls_global_init(char *err, size_t errlen)
     return 0;
 }
 
-/* ---- certificates ---- */
-
-static void cert_add_name(struct tls_cert *c, const unsigned char *p, size_t len)
-{
-    char *name;
-
-    if (c->n_names == MAX_NAMES || len == 0 || len > 253)
-        return;
-    name = strndup((const char *)p, len);
-    if (name == NULL)
-        return;
-    for (char *q = name; *q; q++)
-        *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
-    c->names[c->n_names++] = name;
-}
-
-/* SNI names come from the certificate: its DNS subjectAltNames, or its
- * common name when it has none (as browsers used to, and hitch does). */
-static void cert_collect_names(struct tls_cert *c)
-{
-    const mbedtls_x509_sequence *san;
-    const mbedtls_x509_name *dn;
-
-    for (san = &c->chain.subject_alt_names; san != NULL && san->buf.p != NULL; san = san->next)
-        if ((san->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) == MBEDTLS_X509_SAN_DNS_NAME)
-            cert_add_name(c, san->buf.p, san->buf.len);
-    if (c->n_names > 0)
-        return;
-    for (dn = &c->chain.subject; dn != NULL; dn = dn->next)
-        if (dn->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &dn->oid) == 0)
-            cert_add_name(c, dn->val.p, dn->val.len);
-}
-
-static int cert_load(struct tls_frontend *tf, struct tls_cert *c, const struct kp_cert *kc,
-                     const char *file, char *err, size_t errlen)
-{
-    char what[512];
-    int ret;
-
-    mbedtls_x509_crt_init(&c->chain);
-    mbedtls_pk_init(&c->key);
-    ret = mbedtls_x509_crt_parse_file(&c->chain, kc->cert_file);
-    if (ret != 0) {
-        snprintf(what, sizeof what, "%s:%d: cannot load certificate %s", file, kc->line, kc->cert_file);
-        mbed_error(err, errlen, what, ret);
-        return -1;
-    }
-    ret = mbedtls_pk_parse_keyfile(&c->key, kc->key_file, NULL, mbedtls_ctr_drbg_random, &tf->drbg);
-    if (ret != 0) {
-        snprintf(what, sizeof what, "%s:%d: cannot load private key %s", file, kc->line, kc->key_file);
-        mbed_error(err, errlen, what, ret);
-        return -1;
-    }
-    ret = mbedtls_pk_check_pair(&c->chain.pk, &c->key, mbedtls_ctr_drbg_random, &tf->drbg);
-    if (ret != 0) {
-        snprintf(err, errlen, "%s:%d: private key %s does not match certificate %s", file,
-                 kc->line, kc->key_file, kc->cert_file);
-        return -1;
-    }
-    if (!mbedtls_pk_can_do(&c->key, MBEDTLS_PK_RSA) && !mbedtls_pk_can_do(&c->key, MBEDTLS_PK_ECKEY)) {
-        snprintf(err, errlen, "%s:%d: %s: only RSA and ECDSA keys are supported", file, kc->line,
-                 kc->key_file);
-        return -1;
-    }
-    cert_collect_names(c);
-    return 0;
-}
-
-static void cert_free(struct tls_cert *c)
-{
-    mbedtls_x509_crt_free(&c->chain);
-    mbedtls_pk_free(&c->key);
-    for (size_t i = 0; i < c->n_names; i++)
-        free(c->names[i]);
-}
-
-/* Best match for a name: 2 exact, 1 wildcard, 0 none. */
-static int cert_match(const struct tls_cert *c, const char *name)
-{
-    int best = 0;
-
-    for (size_t i = 0; i < c->n_names; i++) {
-        int m = hostname_match(c->names[i], name);
-        if (m > best)
-            best = m;
-    }
-    return best;
-}
-
 /* SNI: offer every certificate that matches the name best (an RSA and an
  * ECDSA certificate for the same name both go in; mbedTLS picks by what the
  * client supports).  No match: the default certificate, or an
- * unrecognized_name alert when sni_strict is set. */
+ * unrecognized_name alert when sni_strict is set.  A name that is not a
+ * valid host name (hostname_valid) gets that alert too, whatever
+ * sni_strict says, so that no control byte ever reaches a log or a backend. */
 static int sni_callback(void *arg, mbedtls_ssl_context *ssl, const unsigned char *name, size_t len)
 {
     struct tls_frontend *tf = arg;
     struct tls_session *s = mbedtls_ssl_get_user_data_p(ssl);
-    int best = 0;
+    int best;
 
-    if (len == 0 || len >= sizeof s->sni || memchr(name, 0, len) != NULL)
+    if (!hostname_valid((const char *)name, len)) {
+        s->refused = "the client's SNI is not a valid host name";
         return -1;
+    }
     memcpy(s->sni, name, len);
     s->sni[len] = '\0';
-    for (size_t i = 0; i < tf->n_certs; i++) {
-        int m = cert_match(&tf->certs[i], s->sni);
-        if (m > best)
-            best = m;
+    best = certstore_offer(tf->certs, ssl, s->sni);
+    if (best < 0)
+        return -1;
+    if (best == 0 && tf->fe->sni_strict) {
+        s->refused = "no certificate for the client's SNI (sni_strict)";
+        return -1;
     }
-    if (best == 0)
-        return tf->fe->sni_strict ? -1 : 0;
-    for (size_t i = 0; i < tf->n_certs; i++)
-        if (cert_match(&tf->certs[i], s->sni) == best &&
-            mbedtls_ssl_set_hs_own_cert(ssl, &tf->certs[i].chain, &tf->certs[i].key) != 0)
-            return -1;
     return 0;
 }
 
@@ -244,7 +149,7 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
     ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
                                       MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) {
-        mbed_error(err, errlen, "mbedtls_ssl_config_defaults", ret);
+        tls_mbed_error(err, errlen, "mbedtls_ssl_config_defaults", ret);
         return -1;
     }
     mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &tf->drbg);
@@ -261,7 +166,7 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
     mbedtls_ssl_conf_tls13_key_exchange_modes(conf, MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
     mbedtls_ssl_conf_new_session_tickets(conf, 0);
     if (fe->n_alpn > 0 && (ret = mbedtls_ssl_conf_alpn_protocols(conf, tf->alpn)) != 0) {
-        mbed_error(err, errlen, "mbedtls_ssl_conf_alpn_protocols", ret);
+        tls_mbed_error(err, errlen, "mbedtls_ssl_conf_alpn_protocols", ret);
         return -1;
     }
     mbedtls_ssl_conf_sni(conf, sni_callback, tf);
@@ -271,7 +176,7 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
             char what[512];
             snprintf(what, sizeof what, "%s:%d: cannot load client_ca %s", cfg->file, fe->line,
                      fe->client_ca);
-            mbed_error(err, errlen, what, ret);
+            tls_mbed_error(err, errlen, what, ret);
             return -1;
         }
         mbedtls_ssl_conf_ca_chain(conf, &tf->ca, NULL);
@@ -282,12 +187,26 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
         mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);
     }
     /* The default certificate; SNI may replace it per handshake. */
-    ret = mbedtls_ssl_conf_own_cert(conf, &tf->certs[0].chain, &tf->certs[0].key);
+    ret = certstore_set_default(tf->certs, conf);
     if (ret != 0) {
-        mbed_error(err, errlen, "mbedtls_ssl_conf_own_cert", ret);
+        tls_mbed_error(err, errlen, "mbedtls_ssl_conf_own_cert", ret);
         return -1;
     }
     return 0;
+}
+
+void tls_frontend_check_routes(const struct tls_frontend *tf, const struct kp_config *cfg)
+{
+    const struct kp_frontend *fe = tf->fe;
+
+    if (fe->sni_strict)
+        return; /* such a client is refused before routing */
+    for (size_t i = 0; i < fe->n_routes; i++)
+        if (fe->routes[i].sni != NULL && !certstore_covers(tf->certs, fe->routes[i].sni))
+            log_warn("%s:%d: no certificate of frontend %s covers sni:%s: with sni_strict = no, "
+                     "any client can reach backend %s by asking for that name (and gets the "
+                     "default certificate)", cfg->file, fe->routes[i].line, fe->name,
+                     fe->routes[i].sni, fe->routes[i].backend->name);
 }
 
 struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct kp_frontend *fe,
@@ -310,20 +229,12 @@ struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct 
     ret = mbedtls_ctr_drbg_seed(&tf->drbg, mbedtls_entropy_func, &tf->entropy,
                                 (const unsigned char *)pers, sizeof pers - 1);
     if (ret != 0) {
-        mbed_error(err, errlen, "mbedtls_ctr_drbg_seed", ret);
+        tls_mbed_error(err, errlen, "mbedtls_ctr_drbg_seed", ret);
         goto fail;
     }
-    tf->certs = calloc(fe->n_certs, sizeof *tf->certs);
-    if (tf->certs == NULL) {
-        snprintf(err, errlen, "out of memory");
+    tf->certs = certstore_load(fe, cfg->file, &tf->drbg, err, errlen);
+    if (tf->certs == NULL)
         goto fail;
-    }
-    for (; tf->n_certs < fe->n_certs; tf->n_certs++)
-        if (cert_load(tf, &tf->certs[tf->n_certs], &fe->certs[tf->n_certs], cfg->file, err,
-                      errlen) != 0) {
-            tf->n_certs++; /* free the half-loaded one too */
-            goto fail;
-        }
     if (frontend_setup_conf(tf, cfg, err, errlen) != 0)
         goto fail;
     return tf;
@@ -336,9 +247,7 @@ void tls_frontend_free(struct tls_frontend *tf)
 {
     if (tf == NULL)
         return;
-    for (size_t i = 0; i < tf->n_certs; i++)
-        cert_free(&tf->certs[i]);
-    free(tf->certs);
+    certstore_free(tf->certs);
     mbedtls_x509_crt_free(&tf->ca);
     mbedtls_ssl_config_free(&tf->conf);
     mbedtls_ctr_drbg_free(&tf->drbg);
@@ -429,7 +338,7 @@ struct tls_session *tls_session_new(struct tls_frontend *tf, int fd, char *err, 
     mbedtls_ssl_init(&s->ssl);
     ret = mbedtls_ssl_setup(&s->ssl, &tf->conf);
     if (ret != 0) {
-        mbed_error(err, errlen, "mbedtls_ssl_setup", ret);
+        tls_mbed_error(err, errlen, "mbedtls_ssl_setup", ret);
         tls_session_free(s);
         return NULL;
     }
@@ -458,6 +367,7 @@ static void copy_client_cn(struct tls_session *s)
 
     if (peer == NULL || mbedtls_ssl_get_verify_result(&s->ssl) != 0)
         return;
+    s->client_verified = 1; /* whether or not it has a usable CN */
     for (dn = &peer->subject; dn != NULL; dn = dn->next)
         if (dn->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &dn->oid) == 0 &&
             dn->val.len < sizeof s->client_cn && memchr(dn->val.p, 0, dn->val.len) == NULL) {
@@ -487,7 +397,10 @@ enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen)
         copy_client_cn(s);
         return TLS_DONE;
     }
-    mbed_error(err, errlen, "handshake failed", ret);
+    if (s->refused != NULL)
+        snprintf(err, errlen, "handshake failed: %s", s->refused);
+    else
+        tls_mbed_error(err, errlen, "handshake failed", ret);
     return TLS_FAILED;
 }
 
@@ -509,6 +422,7 @@ void tls_session_info(struct tls_session *s, struct tls_info *info)
             info->alpn = s->tf->alpn[i];
     info->sni = s->sni[0] ? s->sni : NULL;
     info->client_cn = s->client_cn[0] ? s->client_cn : NULL;
+    info->client_verified = s->client_verified;
 }
 
 int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err, size_t errlen)
@@ -578,7 +492,7 @@ ssize_t tls_write(struct tls_session *s, const void *buf, size_t len, enum tls_s
 
 void tls_last_error(struct tls_session *s, char *buf, size_t len)
 {
-    mbed_error(buf, len, "mbedTLS", s->last_error);
+    tls_mbed_error(buf, len, "mbedTLS", s->last_error);
 }
 
 void tls_close_notify(struct tls_session *s)

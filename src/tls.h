@@ -20,6 +20,9 @@
 struct tls_frontend;   /* one per frontend per worker thread */
 struct tls_session;    /* one per connection, freed at hand-off */
 
+/* "what: mbedTLS's text (-0xCODE)" into err. */
+void tls_mbed_error(char *err, size_t errlen, const char *what, int ret);
+
 /* Once per process, before any thread starts (PSA crypto). */
 int tls_global_init(char *err, size_t errlen);
 
@@ -28,6 +31,9 @@ int tls_global_init(char *err, size_t errlen);
 struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct kp_frontend *fe,
                                       char *err, size_t errlen);
 void tls_frontend_free(struct tls_frontend *tf);
+/* Warn (FILE:LINE) about each route whose sni: name no certificate covers:
+ * without sni_strict any client may ask for it. */
+void tls_frontend_check_routes(const struct tls_frontend *tf, const struct kp_config *cfg);
 
 struct tls_session *tls_session_new(struct tls_frontend *tf, int fd, char *err, size_t errlen);
 void tls_session_free(struct tls_session *s);
@@ -45,6 +51,7 @@ struct tls_info {
     const char *alpn;           /* NULL if none */
     const char *sni;            /* NULL if none */
     const char *client_cn;      /* NULL unless a client certificate was verified */
+    int client_verified;        /* a client certificate was verified (with or without a CN) */
 };
 void tls_session_info(struct tls_session *s, struct tls_info *info);
 
