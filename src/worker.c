@@ -95,6 +95,8 @@ static bool accept_some(struct worker *w, struct kp_gen *g, int fd, size_t fe, i
             release(sh, &sh->n_conns, cfg->max_connections);
             if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
                 warn_accept(w, e);
+                /* A fired one-shot timer keeps no "after": set it again. */
+                ev_timer_set(&w->backoff, BACKOFF_SECONDS, 0.);
                 ev_timer_start(w->loop, &w->backoff);
                 return false;
             }
@@ -241,7 +243,7 @@ struct worker *worker_new(unsigned id, struct shared *sh, char *err, size_t errl
     }
     ev_async_init(&w->wake, wake_cb);
     w->wake.data = w;
-    ev_timer_init(&w->backoff, backoff_cb, BACKOFF_SECONDS, 0.);
+    ev_init(&w->backoff, backoff_cb);
     w->backoff.data = w;
     ev_init(&w->drain, drain_cb);
     w->drain.data = w;

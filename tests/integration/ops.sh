@@ -66,6 +66,7 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' /proc/"$proxy_pid"/status; }
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/"$1"/stat; }
 
 # ---- sd_notify (abstract socket), reload under load, certificate swap ----
+echo "# $(date +%T) sd_notify (abstract socket), reload under load, certificate swap"
 start_bg notify $CLIENT notify @kp-ops-$$ "$T/notify.txt"
 for i in $(seq 1 50); do grep -q listening "$T/notify.txt" 2>/dev/null && break; sleep 0.1; done
 write_config "$T/a.ini" 2 ec
@@ -108,6 +109,7 @@ check "after the reloads new connections get the new certificate ($want)" [ "$(s
     [ "$(awk '$1 == "TlsTxSw" { print $2 }' /proc/net/tls_stat)" -gt 0 ]
 
 # ---- invalid reloads change nothing ----
+echo "# $(date +%T) invalid reloads change nothing"
 before=$(subject $PROXY_PORT)
 n=$(grep -cE 'notice: reloaded|reload failed' "$T/proxy.log")
 cp "$T/cur.ini" "$T/good.ini"
@@ -127,6 +129,7 @@ check "... the old certificate is still served" [ "$(subject $PROXY_PORT)" = "$b
 check "... and connections still work" exchange_ok $PROXY_PORT
 
 # ---- listeners added and removed by a reload ----
+echo "# $(date +%T) listeners added and removed by a reload"
 cp "$T/good.ini" "$T/cur.ini"
 sed -i "s|^backend = raw|backend = raw\nlisten = 127.0.0.1:$PORT2|" "$T/cur.ini"
 reload_and_wait $((n + 3))
@@ -137,6 +140,7 @@ check "a reload removes a listener" sh -c "! (exec 3<>/dev/tcp/127.0.0.1/$PORT2)
 check "... and keeps the others" exchange_ok $PROXY_PORT
 
 # ---- memory stays flat over 100 reloads ----
+echo "# $(date +%T) memory stays flat over 100 reloads"
 n=$(grep -cE 'notice: reloaded|reload failed' "$T/proxy.log")
 for i in $(seq 1 10); do reload_and_wait $((n + i)) || break; done
 rss10=$(rss_kib)
@@ -146,12 +150,15 @@ echo "# RSS after 10 reloads: $rss10 KiB, after 100: $rss100 KiB"
 check "memory after 100 reloads stays flat (< 1 MiB more than after 10)" [ $((rss100 - rss10)) -lt 1024 ]
 
 # ---- graceful stop ----
+echo "# $(date +%T) graceful stop"
 $CLIENT one $PROXY_PORT 2 $BYTES "$gen_sha" >"$T/inflight.out" 2>&1 &
 inflight_pid=$!
-sleep 0.5
+for i in $(seq 1 200); do grep -q connected "$T/inflight.out" && break; sleep 0.05; done
+sleep 0.3
 kill -TERM "$proxy_pid"
 wait $inflight_pid
 check "SIGTERM: a transfer in flight completes intact" [ $? = 0 ]
+sed 's/^/# in flight: /' "$T/inflight.out"
 wait "$proxy_pid"
 check "... the daemon exits 0" [ $? = 0 ]
 check "... after draining" grep -q 'draining' "$T/proxy.log"
@@ -175,6 +182,7 @@ check "... after about 1 s ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 10000
 check "... closing the leftover connection with close_notify" grep -q '^close_notify$' "$T/idle.out"
 
 # ---- max_connections exact across 4 workers ----
+echo "# $(date +%T) max_connections exact across 4 workers"
 write_config "$T/max.ini" 4 ec "max_connections = 10"
 start_proxy "$T/max.ini" || exit 1
 $CLIENT hold $PROXY_PORT 15 $((3 * SLOW)) >"$T/hold.out" 2>&1
@@ -184,6 +192,7 @@ check "... the other 5 are served when 5 close" grep -qx 'then 15' "$T/hold.out"
 stop_proxy
 
 # ---- max_handshakes: slow handshakes do not lock out a real client ----
+echo "# $(date +%T) max_handshakes: slow handshakes do not lock out a real client"
 write_config "$T/hs.ini" 1 ec "max_connections = 30" "max_handshakes = 4" -- "handshake_timeout = 60s"
 start_proxy "$T/hs.ini" || exit 1
 start_bg slow python3 -c '
@@ -200,6 +209,7 @@ kill "$pid_slow"
 stop_proxy
 
 # ---- EMFILE: accept pauses, one warning, idle CPU, recovery ----
+echo "# $(date +%T) EMFILE: accept pauses, one warning, idle CPU, recovery"
 write_config "$T/fd.ini" 1 ec -- "handshake_timeout = 60s"
 : >"$T/proxy.log"
 (ulimit -n 40 && exec "$KTLSPROXY" -c "$T/fd.ini") >>"$T/proxy.log" 2>&1 &
@@ -225,6 +235,7 @@ check "... and accepts again once descriptors are free" exchange_ok $PROXY_PORT
 stop_proxy
 
 # ---- socket activation ----
+echo "# $(date +%T) socket activation"
 write_config "$T/sa.ini" 2 ec -- "listen = 127.0.0.1:$PORT3"
 : >"$T/proxy.log"
 $CLIENT activate $PROXY_PORT "$KTLSPROXY" -c "$T/sa.ini" >>"$T/proxy.log" 2>&1 &

@@ -42,11 +42,13 @@ def tls_connect(port, timeout=30):
     return ctx.wrap_socket(raw, server_hostname="localhost")
 
 
-def exchange(port, payload, gen_sha, trickle=0.0):
+def exchange(port, payload, gen_sha, trickle=0.0, announce=False):
     """Send payload (in 16 KiB pieces, sleeping trickle between them), then
     read to the end; None if all is well, else what went wrong."""
     try:
         s = tls_connect(port)
+        if announce:
+            print("connected", flush=True)
         for i in range(0, len(payload), 16384):
             s.sendall(payload[i:i + 16384])
             if trickle:
@@ -103,7 +105,8 @@ def load(port, seconds, nbytes, gen_sha, stopfile):
 
 
 def one(port, seconds, nbytes, gen_sha):
-    err = exchange(port, os.urandom(nbytes), gen_sha, trickle=seconds / max(1, nbytes // 16384))
+    err = exchange(port, os.urandom(nbytes), gen_sha, trickle=seconds / max(1, nbytes // 16384),
+                   announce=True)
     print(err or "ok", flush=True)
     return 1 if err else 0
 
