@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 PROXY_PORT=18843 RAW_PORT=19401 PORT2=18844 PORT3=18845 PORT4=18846
 CLIENT="python3 $top_srcdir/tests/tools/ops_client.py"
-BYTES=262144
+BYTES=65536
 RELOADS=${KP_OPS_RELOADS:-50}
 SLOW=1
 [ "$IN_VM" = 1 ] && SLOW=4   # TCG emulation: python and openssl start slowly

@@ -3,7 +3,7 @@
 
   ops_client.py load PORT SECONDS BYTES GEN_SHA STOPFILE
       Until STOPFILE exists (or SECONDS pass): short connections one after
-      another on 4 threads, plus 4 long-lived ones that trickle their upload
+      another on 2 threads, plus 2 long-lived ones that trickle their upload
       over the whole run.  Each sends BYTES (a random block, its sha256
       recorded by kp_backend) and checks that the BYTES it receives hash to
       GEN_SHA.  Prints "ok N" or "fail N: reason..." per kind; exit 1 on any
@@ -88,8 +88,8 @@ def load(port, seconds, nbytes, gen_sha, stopfile):
         while time.time() < deadline and not os.path.exists(stopfile):
             record("long", exchange(port, payload, gen_sha, trickle=2.0 / pieces))
 
-    threads = [threading.Thread(target=short) for _ in range(4)]
-    threads += [threading.Thread(target=long_lived) for _ in range(4)]
+    threads = [threading.Thread(target=short) for _ in range(2)]
+    threads += [threading.Thread(target=long_lived) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
