@@ -18,6 +18,9 @@
   ops_client.py idle PORT
       One TLS connection that sends nothing: prints "connected", then how it
       ended: "close_notify" (a clean TLS close) or the error.
+  ops_client.py raw PORT N
+      Opens N plain TCP connections that never send a byte, prints "open",
+      and holds them until killed.
   ops_client.py activate PORT CMD...
       Socket activation as systemd does it: bind 127.0.0.1:PORT, pass it as
       fd 3 with LISTEN_FDS=1 and LISTEN_PID, exec CMD (same pid).
@@ -111,6 +114,13 @@ def one(port, seconds, nbytes, gen_sha):
     return 1 if err else 0
 
 
+def raw(port, n):
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+    print("open %d" % len(held), flush=True)
+    time.sleep(3600)
+    return 0
+
+
 def activate(port, cmd):
     ls = socket.create_server(("127.0.0.1", port), backlog=128)
     if ls.fileno() != 3:
@@ -183,6 +193,8 @@ def main():
         return load(int(a[0]), float(a[1]), int(a[2]), a[3], a[4])
     if cmd == "one":
         return one(int(a[0]), float(a[1]), int(a[2]), a[3])
+    if cmd == "raw":
+        return raw(int(a[0]), int(a[1]))
     if cmd == "activate":
         return activate(int(a[0]), a[1:])
     if cmd == "hold":
