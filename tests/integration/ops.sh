@@ -205,7 +205,7 @@ start_bg slow $CLIENT raw $PROXY_PORT 20
 for i in $(seq 1 100); do grep -q open "$T/slow.out" && break; sleep 0.05; done
 sleep 0.5
 check "max_handshakes = 4: a client completes behind 20 that never finish their handshake" \
-    timeout $((10 * SLOW)) $CLIENT one $PROXY_PORT 0 $BYTES "$gen_sha"
+    timeout $((20 * SLOW)) $CLIENT one $PROXY_PORT 0 $BYTES "$gen_sha"
 check "... the oldest handshakes were closed for it" grep -q 'closing the oldest' "$T/proxy.log"
 kill "$pid_slow"
 stop_proxy
