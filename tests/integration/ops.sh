@@ -199,7 +199,7 @@ stop_proxy
 
 # ---- max_handshakes: slow handshakes do not lock out a real client ----
 echo "# $(date +%T) max_handshakes: slow handshakes do not lock out a real client"
-write_config "$T/hs.ini" 1 ec "max_connections = 30" "max_handshakes = 4" -- "handshake_timeout = 60s"
+write_config "$T/hs.ini" 1 ec "max_connections = 10" "max_handshakes = 4" -- "handshake_timeout = 60s"
 start_proxy "$T/hs.ini" || exit 1
 start_bg slow $CLIENT raw $PROXY_PORT 20
 for i in $(seq 1 100); do grep -q open "$T/slow.out" && break; sleep 0.05; done
