@@ -151,7 +151,13 @@ rss10=$(rss_kib)
 for i in $(seq 11 100); do reload_and_wait $((n + i)) || break; done
 rss100=$(rss_kib)
 echo "# RSS after 10 reloads: $rss10 KiB, after 100: $rss100 KiB"
-check "memory after 100 reloads stays flat (< 1 MiB more than after 10)" [ $((rss100 - rss10)) -lt 1024 ]
+# AddressSanitizer keeps freed memory in quarantine: RSS says nothing there
+# (its leak check at exit does).
+if ldd "$KTLSPROXY" | grep -q libasan; then
+    echo "# RSS not compared: built with AddressSanitizer"
+else
+    check "memory after 100 reloads stays flat (< 1 MiB more than after 10)" [ $((rss100 - rss10)) -lt 1024 ]
+fi
 fi
 
 # ---- graceful stop ----
