@@ -37,6 +37,8 @@
 #define MAX_WORKERS         256
 #define MAX_CONNECTIONS     1000000
 #define DEFAULT_CONNECTIONS 10000
+#define DEFAULT_HANDSHAKES  1000
+#define DEFAULT_DRAIN_MS    (30 * 1000)
 #define MAX_DURATION_MS     (24u * 60 * 60 * 1000)
 #define MAX_HOSTNAME        253
 #define LIST_SEPARATORS     " \t,"
@@ -515,6 +517,23 @@ set_global_max_connections(struct parser *p, const char *value)
 }
 
 static bool
+set_global_max_handshakes(struct parser *p, const char *value)
+{
+    return parse_number(p, value, 1, MAX_CONNECTIONS, &p->cfg->max_handshakes);
+}
+
+/* 0 is allowed here: close at once on SIGTERM. */
+static bool
+set_global_drain_timeout(struct parser *p, const char *value)
+{
+    if (strcmp(value, "0") == 0) {
+        p->cfg->drain_timeout_ms = 0;
+        return true;
+    }
+    return parse_duration(p, value, &p->cfg->drain_timeout_ms);
+}
+
+static bool
 set_global_ktls(struct parser *p, const char *value)
 {
     int mode;
@@ -823,6 +842,8 @@ set_backend_http2(struct parser *p, const char *value)
     X(global, log, ONCE) \
     X(global, log_level, ONCE) \
     X(global, max_connections, ONCE) \
+    X(global, max_handshakes, ONCE) \
+    X(global, drain_timeout, ONCE) \
     X(global, ktls, ONCE)
 
 #define FRONTEND_KEYS(X) \
@@ -1279,6 +1300,8 @@ config_parser_start(struct parser *p, const char *file)
     cfg->log_target = KP_LOG_STDERR;
     cfg->log_level = KP_LOG_INFO;
     cfg->max_connections = DEFAULT_CONNECTIONS;
+    cfg->max_handshakes = DEFAULT_HANDSHAKES;
+    cfg->drain_timeout_ms = DEFAULT_DRAIN_MS;
     cfg->ktls = KP_KTLS_AUTO;
     p->cfg = cfg;
     return true;

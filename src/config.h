@@ -86,6 +86,8 @@ struct kp_config {
     enum kp_log_target log_target;
     enum kp_log_level log_level;
     unsigned max_connections;   /* whole process */
+    unsigned max_handshakes;    /* per worker; a new connection evicts the oldest handshake */
+    unsigned drain_timeout_ms;  /* SIGTERM: how long established connections may finish */
     enum kp_ktls_mode ktls;
     struct kp_frontend *frontends; size_t n_frontends;
     struct kp_backend *backends;   size_t n_backends;

@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "conn.h"
+#include "gen.h"
 #include "keepalive.h"
 #include "ktls.h"
 #include "log.h"
@@ -47,6 +48,41 @@ static void set_timer(struct conn *c, double seconds)
     ev_timer_start(c->w->loop, &c->timer);
 }
 
+/* ---- the worker's handshakes, oldest first ---- */
+
+static void handshake_enter(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (w->n_handshakes >= c->gen->cfg->max_handshakes) {
+        log_debug("worker %u: %u handshakes in progress, closing the oldest", w->id,
+                  w->n_handshakes);
+        conn_close(w->hs_oldest, "handshake evicted (max_handshakes)");
+    }
+    c->hs_prev = w->hs_newest;
+    if (w->hs_newest != NULL)
+        w->hs_newest->hs_next = c;
+    else
+        w->hs_oldest = c;
+    w->hs_newest = c;
+    w->n_handshakes++;
+}
+
+static void handshake_leave(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (c->hs_prev != NULL)
+        c->hs_prev->hs_next = c->hs_next;
+    else
+        w->hs_oldest = c->hs_next;
+    if (c->hs_next != NULL)
+        c->hs_next->hs_prev = c->hs_prev;
+    else
+        w->hs_newest = c->hs_prev;
+    w->n_handshakes--;
+}
+
 void conn_update_events(struct conn *c)
 {
     set_io(c, &c->cio, c->cfd, c->c2b.want_c | c->b2c.want_c);
@@ -57,6 +93,8 @@ void conn_close(struct conn *c, const char *reason)
 {
     struct worker *w = c->w;
 
+    if (c->state == CONN_HANDSHAKE)
+        handshake_leave(c);
     log_debug("worker %u: connection closed: %s", w->id, reason);
     ev_io_stop(w->loop, &c->cio);
     ev_io_stop(w->loop, &c->bio);
@@ -73,8 +111,20 @@ void conn_close(struct conn *c, const char *reason)
         w->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    gen_unref(c->gen);
     free(c);
     worker_conn_closed(w);
+}
+
+void conn_shutdown(struct conn *c, const char *reason)
+{
+    if (c->state == CONN_PUMPING && !c->b2c.done) {
+        if (c->ktls)
+            ktls_send_close_notify(c->cfd); /* best effort: the socket may be full */
+        else
+            tls_close_notify(c->tls);
+    }
+    conn_close(c, reason);
 }
 
 /* ---- backend unavailable ---- */
@@ -209,7 +259,7 @@ static int hand_off(struct conn *c, char *err, size_t errlen)
     }
     if (tls_export_keys(c->tls, &keys, err, errlen) != 0) {
         tls_forget_secrets(c->tls);
-        return c->w->sh->cfg->ktls == KP_KTLS_AUTO ? 0 : -1;
+        return c->gen->cfg->ktls == KP_KTLS_AUTO ? 0 : -1;
     }
     r = ktls_install(c->cfd, &keys, err, errlen);
     ktls_keys_wipe(&keys);
@@ -220,7 +270,7 @@ static int hand_off(struct conn *c, char *err, size_t errlen)
         return 0;
     }
     tls_forget_secrets(c->tls);
-    if (r == KTLS_UNTOUCHED && c->w->sh->cfg->ktls == KP_KTLS_AUTO) {
+    if (r == KTLS_UNTOUCHED && c->gen->cfg->ktls == KP_KTLS_AUTO) {
         log_warn("kTLS hand-off failed (%s); this connection stays in user space", err);
         return 0;
     }
@@ -232,6 +282,8 @@ static void handshake_done(struct conn *c)
     struct tls_info info;
     char err[256];
 
+    handshake_leave(c);
+    c->state = CONN_CONNECTING;
     tls_session_info(c->tls, &info);
     c->alpn = info.alpn;
     c->backend = backend_route(c->fe, info.sni, info.alpn);
@@ -290,33 +342,38 @@ static void set_nodelay(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-void conn_start(struct worker *w, const struct kp_frontend *fe, size_t fe_index, int fd)
+void conn_start(struct worker *w, struct kp_gen *g, size_t fe_index, int fd)
 {
+    const struct kp_frontend *fe = &g->cfg->frontends[fe_index];
     struct conn *c = calloc(1, sizeof *c);
     char err[256];
 
     if (c == NULL) {
         log_err("out of memory for a connection");
         close(fd);
+        worker_conn_closed(w);
         return;
     }
+    gen_ref(g);
+    c->gen = g;
     c->w = w;
     c->fe = fe;
+    c->fe_index = fe_index;
     c->cfd = fd;
     c->bfd = -1;
     kp_keepalive(fd);
-    c->state = CONN_HANDSHAKE;
     set_nodelay(fd);
     c->next = w->conns;
     if (w->conns != NULL)
         w->conns->prev = c;
     w->conns = c;
-    w->n_conns++;
     ev_init(&c->cio, client_cb);
     ev_init(&c->bio, backend_cb);
     ev_init(&c->timer, timer_cb);
     c->cio.data = c->bio.data = c->timer.data = c;
-    c->tls = tls_session_new(w->tls[fe_index], fd, err, sizeof err);
+    c->state = CONN_HANDSHAKE;
+    handshake_enter(c);
+    c->tls = tls_session_new(gen_tls(g, w->id, fe_index), fd, err, sizeof err);
     if (c->tls == NULL) {
         log_err("frontend %s: %s", fe->name, err);
         conn_close(c, err);

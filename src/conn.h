@@ -21,6 +21,7 @@
 #include "config.h"
 
 struct worker;
+struct kp_gen;
 struct tls_session;
 struct kp_pipe;
 
@@ -39,8 +40,11 @@ struct dir {
 
 struct conn {
     struct worker *w;
+    struct kp_gen *gen;         /* the configuration it started with (a reference) */
     const struct kp_frontend *fe;
+    size_t fe_index;
     struct conn *prev, *next;   /* the worker's list */
+    struct conn *hs_prev, *hs_next; /* the worker's handshakes, while in CONN_HANDSHAKE */
     enum conn_state state;
     bool ktls;                  /* the kernel owns the client's record layer */
     int cfd, bfd;
@@ -58,9 +62,15 @@ struct conn {
     struct dir c2b, b2c;
 };
 
-/* Take over an accepted client socket. */
-void conn_start(struct worker *w, const struct kp_frontend *fe, size_t fe_index, int fd);
+/* Take over an accepted client socket, with its slot in the process-wide
+ * limit already taken; conn_close gives the slot back.  When the worker has
+ * max_handshakes connections in the handshake, the oldest of them is closed
+ * to make room: a flood of clients that never finish cannot lock out one
+ * that does. */
+void conn_start(struct worker *w, struct kp_gen *g, size_t fe_index, int fd);
 void conn_close(struct conn *c, const char *reason);
+/* Close at shutdown: an established client first gets close_notify. */
+void conn_shutdown(struct conn *c, const char *reason);
 
 /* Re-arm the socket watchers from what the two directions want. */
 void conn_update_events(struct conn *c);

@@ -4,7 +4,8 @@
  * Start-up order matters: configuration and certificates are fully checked
  * before anything binds; everything that needs root (binding port 443,
  * reading private keys) happens before privileges are dropped; threads
- * start last.
+ * start last.  Afterwards the main thread only takes signals: SIGHUP
+ * reloads, SIGTERM drains and stops, SIGINT stops at once.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,12 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "gen.h"
 #include "ktls.h"
+#include "listener.h"
 #include "log.h"
-#include "reply.h"
+#include "pump.h"
+#include "sd_notify.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -32,6 +37,7 @@
 #define EX_USAGE 64
 #define EX_UNAVAILABLE 69
 #define EX_OSERR 71
+#define STATUS_SECONDS 5        /* how often STATUS= is sent to systemd */
 
 enum {
     OPT_LISTEN = 256, OPT_BACKEND, OPT_CERT, OPT_KEY, OPT_ALPN, OPT_PROXY, OPT_KTLS, OPT_WORKERS,
@@ -109,48 +115,33 @@ static void parse_options(int argc, char **argv, struct options *o)
     }
 }
 
-static struct kp_config *load_config(const struct options *o)
+static struct kp_config *read_config(const struct options *o, char *err, size_t errlen)
 {
     const struct kp_cli *cli = &o->cli;
     int cli_mode = cli->listen || cli->backend || cli->cert || cli->key || cli->alpn ||
                    cli->proxy_protocol || cli->ktls || cli->workers;
-    char err[1024];
-    struct kp_config *cfg;
 
     if (cli_mode && o->config != NULL) {
         fprintf(stderr, "ktlsproxy: -c cannot be combined with --listen/--backend/--cert...\n");
         exit(EX_USAGE);
     }
-    cfg = cli_mode ? config_from_cli(cli, err, sizeof err)
-                   : config_load_file(o->config ? o->config : DEFAULT_CONFIG, err, sizeof err);
-    if (cfg == NULL) {
+    return cli_mode ? config_from_cli(cli, err, errlen)
+                    : config_load_file(o->config ? o->config : DEFAULT_CONFIG, err, errlen);
+}
+
+/* Load every certificate, key and error page of cfg, so that a bad file is
+ * reported as a configuration error before anything starts. */
+static struct kp_gen *gen_new_or_exit(struct kp_config *cfg, unsigned n_workers,
+                                      const struct kp_listeners *ls)
+{
+    char err[1024];
+    struct kp_gen *g = gen_new(cfg, n_workers, ls, err, sizeof err);
+
+    if (g == NULL) {
         fprintf(stderr, "ktlsproxy: %s\n", err);
         exit(KP_EX_CONFIG);
     }
-    return cfg;
-}
-
-/* Load every certificate, key and error page once, so that a bad file is
- * reported as a configuration error before anything starts. */
-static void check_tls_material(const struct kp_config *cfg, struct shared *sh)
-{
-    char err[1024];
-
-    for (size_t f = 0; f < cfg->n_frontends; f++) {
-        struct tls_frontend *tf = tls_frontend_new(cfg, &cfg->frontends[f], err, sizeof err);
-        if (tf == NULL) {
-            fprintf(stderr, "ktlsproxy: %s\n", err);
-            exit(KP_EX_CONFIG);
-        }
-        tls_frontend_check_routes(tf, cfg);
-        tls_frontend_free(tf);
-        sh->error_page_fd[f] =
-            reply_open_error_page(cfg, &cfg->frontends[f], &sh->error_page_len[f], err, sizeof err);
-        if (sh->error_page_fd[f] < 0) {
-            fprintf(stderr, "ktlsproxy: %s\n", err);
-            exit(KP_EX_CONFIG);
-        }
-    }
+    return g;
 }
 
 static void drop_privileges(const struct kp_config *cfg)
@@ -174,14 +165,25 @@ static void drop_privileges(const struct kp_config *cfg)
     log_info("running as uid %d gid %d", (int)getuid(), (int)getgid());
 }
 
-static void raise_fd_limit(void)
+/* Enough descriptors for max_connections, or a warning saying how many. */
+static void raise_fd_limit(const struct kp_config *cfg, size_t n_listeners)
 {
+    rlim_t need = (rlim_t)cfg->max_connections * CONN_MAX_FDS +
+                  (rlim_t)cfg->workers * (2 * PIPE_POOL_MAX_IDLE + 4) + n_listeners +
+                  2 * cfg->n_frontends + 32;
     struct rlimit rl;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return;
+    struct rlimit want = { need, rl.rlim_max > need ? rl.rlim_max : need };
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    log_warn("max_connections = %u needs %llu file descriptors, but RLIMIT_NOFILE is %llu "
+             "(raise it, e.g. LimitNOFILE=%llu): accepting pauses when they run out",
+             cfg->max_connections, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+             (unsigned long long)need);
 }
 
 static bool probe_ktls(const struct kp_config *cfg)
@@ -198,88 +200,198 @@ static bool probe_ktls(const struct kp_config *cfg)
     return false;
 }
 
-static int wait_for_stop(const sigset_t *set)
-{
-    int sig;
+/* ---- running ---- */
 
-    for (;;)
-        if (sigwait(set, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))
-            return sig;
+struct daemon {
+    struct options o;
+    struct shared sh;
+    struct kp_listeners ls;
+    struct kp_gen *gen;         /* main's reference on the current generation */
+};
+
+static void notify_status(const struct daemon *d, const char *extra)
+{
+    kp_sd_notifyf("%sSTATUS=%u connections", extra, atomic_load(&d->sh.n_conns));
 }
 
-static void release(struct kp_config *cfg, struct shared *sh, struct worker **workers)
+static void wake_all(struct daemon *d)
 {
-    for (size_t f = 0; f < cfg->n_frontends; f++)
-        close(sh->error_page_fd[f]);
-    free(workers);
-    free(sh->error_page_fd);
-    free(sh->error_page_len);
-    config_free(cfg);
+    for (unsigned i = 0; i < d->sh.n_workers; i++)
+        worker_wake(d->sh.workers[i]);
+}
+
+/* Publish g and wait until every worker uses it, so that the sockets the
+ * old generation alone listened on can be closed. */
+static void switch_to(struct daemon *d, struct kp_gen *g)
+{
+    const struct timespec tick = { 0, 10 * 1000 * 1000 };
+
+    atomic_store(&d->sh.gen, g);
+    wake_all(d);
+    while (atomic_load(&g->adopted) < d->sh.n_workers)
+        nanosleep(&tick, NULL);
+    gen_unref(d->gen);
+    d->gen = g;
+    listeners_close_unused(&d->ls, g->cfg);
+}
+
+/* Settings that only a restart changes: keep the running values. */
+static void keep_start_settings(const struct kp_config *old, struct kp_config *cfg)
+{
+    if (cfg->workers != old->workers)
+        log_warn("reload: workers = %u takes effect at the next restart", cfg->workers);
+    cfg->workers = old->workers;
+}
+
+/* A reload is a transaction: everything of the new configuration is loaded
+ * before anything changes; on any error the old one keeps serving. */
+static void reload(struct daemon *d)
+{
+    char err[1024];
+    struct kp_config *cfg;
+    struct kp_gen *g = NULL;
+
+    kp_sd_notify_reloading();
+    log_notice("reloading %s", d->gen->cfg->file);
+    cfg = read_config(&d->o, err, sizeof err);
+    if (cfg != NULL) {
+        keep_start_settings(d->gen->cfg, cfg);
+        if (listeners_open(&d->ls, cfg, err, sizeof err) != 0)
+            config_free(cfg);
+        else if ((g = gen_new(cfg, d->sh.n_workers, &d->ls, err, sizeof err)) == NULL)
+            listeners_close_unused(&d->ls, d->gen->cfg);
+    }
+    if (g == NULL)
+        log_err("reload failed, the running configuration stays: %s", err);
+    else {
+        switch_to(d, g);
+        log_notice("reloaded %s", g->cfg->file);
+    }
+    notify_status(d, "READY=1\n");
+}
+
+static void stop(struct daemon *d, int sig)
+{
+    enum kp_stop how = sig == SIGTERM && d->gen->cfg->drain_timeout_ms > 0 ? KP_STOP_DRAIN
+                                                                           : KP_STOP_NOW;
+
+    kp_sd_notify("STOPPING=1");
+    if (how == KP_STOP_DRAIN)
+        log_notice("stopping on signal %d: draining %u connections for up to %u ms", sig,
+                   atomic_load(&d->sh.n_conns), d->gen->cfg->drain_timeout_ms);
+    else
+        log_notice("stopping on signal %d", sig);
+    atomic_store(&d->sh.stop, how);
+    wake_all(d);
+    for (unsigned i = 0; i < d->sh.n_workers; i++)
+        worker_join(d->sh.workers[i]);
+    for (unsigned i = 0; i < d->sh.n_workers; i++)
+        worker_free(d->sh.workers[i]);
+}
+
+static void run(struct daemon *d, const sigset_t *set)
+{
+    const struct timespec every = { STATUS_SECONDS, 0 };
+    int sig;
+
+    for (;;) {
+        sig = sigtimedwait(set, NULL, &every);
+        if (sig == SIGHUP)
+            reload(d);
+        else if (sig == SIGTERM || sig == SIGINT)
+            break;
+        else
+            notify_status(d, "");
+    }
+    stop(d, sig);
+}
+
+static void start_workers(struct daemon *d)
+{
+    char err[1024];
+    unsigned n = d->gen->cfg->workers;
+
+    d->sh.workers = calloc(n, sizeof *d->sh.workers);
+    if (d->sh.workers == NULL) {
+        log_err("out of memory");
+        exit(EX_OSERR);
+    }
+    atomic_store(&d->sh.gen, d->gen);
+    for (d->sh.n_workers = 0; d->sh.n_workers < n; d->sh.n_workers++)
+        if ((d->sh.workers[d->sh.n_workers] = worker_new(d->sh.n_workers, &d->sh, err, sizeof err)) == NULL) {
+            log_err("%s", err);
+            exit(EX_OSERR);
+        }
+    drop_privileges(d->gen->cfg);
+    for (unsigned i = 0; i < n; i++)
+        if (worker_start(d->sh.workers[i]) != 0) {
+            log_err("cannot start worker %u", i);
+            exit(EX_OSERR);
+        }
+}
+
+/* Sockets from systemd where it passed them, bound here otherwise. */
+static void open_listeners(struct daemon *d, const struct kp_config *cfg)
+{
+    char err[1024];
+
+    if (listeners_inherit(&d->ls, cfg, err, sizeof err) != 0) {
+        log_err("%s", err);
+        exit(KP_EX_CONFIG);
+    }
+    if (d->ls.n > 0)
+        log_notice("socket activation: %zu listening sockets from systemd", d->ls.n);
+    if (listeners_open(&d->ls, cfg, err, sizeof err) != 0) {
+        log_err("%s", err);
+        exit(EX_OSERR);
+    }
 }
 
 int main(int argc, char **argv)
 {
-    struct options o = { 0 };
-    struct shared sh = { 0 };
-    struct worker **workers;
+    struct daemon d = { 0 };
     struct kp_config *cfg;
     char err[1024];
     sigset_t set;
 
-    parse_options(argc, argv, &o);
-    cfg = load_config(&o);
-    log_init(o.test ? KP_LOG_STDERR : cfg->log_target, cfg->log_level);
+    parse_options(argc, argv, &d.o);
+    cfg = read_config(&d.o, err, sizeof err);
+    if (cfg == NULL) {
+        fprintf(stderr, "ktlsproxy: %s\n", err);
+        return KP_EX_CONFIG;
+    }
+    log_init(d.o.test ? KP_LOG_STDERR : cfg->log_target, cfg->log_level);
     if (tls_global_init(err, sizeof err) != 0) {
         log_err("%s", err);
         return EX_OSERR;
     }
-    sh.cfg = cfg;
-    sh.error_page_fd = calloc(cfg->n_frontends, sizeof *sh.error_page_fd);
-    sh.error_page_len = calloc(cfg->n_frontends, sizeof *sh.error_page_len);
-    workers = calloc(cfg->workers, sizeof *workers);
-    if (sh.error_page_fd == NULL || sh.error_page_len == NULL || workers == NULL) {
-        log_err("out of memory");
-        free(sh.error_page_fd);
-        free(sh.error_page_len);
-        free(workers);
-        return EX_OSERR;
-    }
-    check_tls_material(cfg, &sh);
-    if (o.test) {
+    if (d.o.test) {
+        d.gen = gen_new_or_exit(cfg, 0, NULL);
         printf("ktlsproxy: configuration %s is OK\n", cfg->file);
-        release(cfg, &sh, workers);
+        gen_unref(d.gen);
         return 0;
     }
-    raise_fd_limit();
-    sh.ktls = probe_ktls(cfg);
+    open_listeners(&d, cfg);
+    d.gen = gen_new_or_exit(cfg, cfg->workers, &d.ls);
+    raise_fd_limit(d.gen->cfg, d.ls.n);
+    d.sh.ktls = probe_ktls(d.gen->cfg);
 
     /* Workers inherit this mask: only the main thread takes signals. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    for (unsigned i = 0; i < cfg->workers; i++)
-        if ((workers[i] = worker_new(i, &sh, err, sizeof err)) == NULL) {
-            log_err("%s", err);
-            return EX_OSERR;
-        }
-    drop_privileges(cfg);
-    for (unsigned i = 0; i < cfg->workers; i++)
-        if (worker_start(workers[i]) != 0) {
-            log_err("cannot start worker %u", i);
-            return EX_OSERR;
-        }
-    log_notice("started: %u workers, %zu frontends, kernel TLS %s", cfg->workers,
-               cfg->n_frontends, sh.ktls ? "on" : "off (user-space fallback)");
-
-    log_notice("stopping on signal %d", wait_for_stop(&set));
-    for (unsigned i = 0; i < cfg->workers; i++)
-        worker_stop(workers[i]);
-    for (unsigned i = 0; i < cfg->workers; i++)
-        worker_join_and_free(workers[i]);
-    release(cfg, &sh, workers);
+    start_workers(&d);
+    log_notice("started: %u workers, %zu frontends, kernel TLS %s", d.sh.n_workers,
+               d.gen->cfg->n_frontends, d.sh.ktls ? "on" : "off (user-space fallback)");
+    notify_status(&d, "READY=1\n");
+    run(&d, &set);
+    gen_unref(d.gen);
+    listeners_free(&d.ls);
+    free(d.sh.workers);
     log_notice("stopped");
     return 0;
 }

@@ -23,7 +23,6 @@
 #include "worker.h"
 
 #define PIPE_CAPACITY 65536     /* Linux default pipe size */
-#define POOL_MAX_IDLE 64        /* idle pipes a worker keeps */
 #define FALLBACK_BUF 16384      /* one full TLS record of plaintext */
 #define BUDGET (1u << 20)       /* bytes per direction per event, for fairness */
 
@@ -61,7 +60,7 @@ struct kp_pipe *pipe_get(struct pipe_pool *pool)
 /* A pipe that still holds bytes cannot be reused: close it. */
 void pipe_put(struct pipe_pool *pool, struct kp_pipe *p, int empty)
 {
-    if (empty && pool->n_free < POOL_MAX_IDLE) {
+    if (empty && pool->n_free < PIPE_POOL_MAX_IDLE) {
         p->next = pool->free;
         pool->free = p;
         pool->n_free++;

@@ -19,6 +19,10 @@ struct kp_pipe {
     struct kp_pipe *next;
 };
 
+#define PIPE_POOL_MAX_IDLE 64   /* idle pipes a worker keeps */
+/* Descriptors one connection can hold: client, backend, a pipe each way. */
+#define CONN_MAX_FDS 6
+
 struct pipe_pool {
     struct kp_pipe *free;
     unsigned n_free;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "gen.h"
 #include "ktls.h"
 #include "pump.h"
 #include "reply.h"
@@ -89,9 +90,8 @@ int reply_open_error_page(const struct kp_config *cfg, const struct kp_frontend 
 /* Bytes of the body part of the reply, sent from c->reply_off on. */
 static ssize_t send_body(struct conn *c, enum reply_kind kind)
 {
-    size_t fe = (size_t)(c->fe - c->w->sh->cfg->frontends);
-    int page_fd = c->w->sh->error_page_fd[fe];
-    off_t page_len = c->w->sh->error_page_len[fe];
+    off_t page_len;
+    int page_fd = gen_error_page(c->gen, c->fe_index, &page_len);
     enum tls_step step;
     char buf[4096];
     ssize_t n;
@@ -119,10 +119,12 @@ static ssize_t send_body(struct conn *c, enum reply_kind kind)
 
 static off_t body_len(const struct conn *c, enum reply_kind kind)
 {
-    size_t fe = (size_t)(c->fe - c->w->sh->cfg->frontends);
+    off_t page_len;
 
-    if (kind == REPLY_HTTP1)
-        return c->w->sh->error_page_len[fe];
+    if (kind == REPLY_HTTP1) {
+        gen_error_page(c->gen, c->fe_index, &page_len);
+        return page_len;
+    }
     return kind == REPLY_H2 ? (off_t)sizeof h2_goaway : 0;
 }
 

@@ -1,9 +1,9 @@
 /*
- * worker.c - a worker thread: its listeners, its loop, its connections.
+ * worker.c - a worker thread: its view of the listeners, its loop, its
+ * connections; the process-wide connection limit.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,117 +11,221 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "gen.h"
 #include "log.h"
-#include "tls.h"
 #include "worker.h"
 
-#define LISTEN_BACKLOG 1024
 #define ACCEPTS_PER_EVENT 64
+#define BACKOFF_SECONDS 0.5
+#define ACCEPT_WARN_INTERVAL 60 /* seconds between two "accept failed" warnings */
 
-static int listen_on(const struct kp_addr *a, char *err, size_t errlen)
+struct listen_io {
+    ev_io io;
+    struct worker *w;
+    size_t fe;
+};
+
+/* ---- the process-wide limits ---- */
+
+/* Take one of max slots, never going over: a CAS loop, so that a failed
+ * attempt leaves no trace another thread could see. */
+static bool reserve(atomic_uint *n, unsigned max)
 {
-    int one = 1;
-    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    unsigned v = atomic_load(n);
 
-    if (fd < 0) {
-        snprintf(err, errlen, "listen %s: socket: %s", a->text, strerror(errno));
-        return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    /* Each worker binds its own socket; the kernel balances between them. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-        (a->ss.ss_family == AF_INET6 &&
-         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
-        bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-        snprintf(err, errlen, "listen %s: %s", a->text, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
+    do
+        if (v >= max)
+            return false;
+    while (!atomic_compare_exchange_weak(n, &v, v + 1));
+    return true;
 }
 
-static void set_accepting(struct worker *w, bool on)
+/* Give a slot back; if the limit was reached, workers may have paused:
+ * wake them all to look again. */
+static void release(struct shared *sh, atomic_uint *n, unsigned max)
 {
-    w->accepting = on;
-    for (size_t i = 0; i < w->n_listeners; i++) {
+    if (atomic_fetch_sub(n, 1) >= max)
+        for (unsigned i = 0; i < sh->n_workers; i++)
+            worker_wake(sh->workers[i]);
+}
+
+static bool room(const struct worker *w)
+{
+    return atomic_load(&w->sh->n_conns) < w->gen->cfg->max_connections;
+}
+
+/* ---- accepting ---- */
+
+static void set_watching(struct worker *w, bool on)
+{
+    w->watching = on;
+    for (size_t i = 0; i < w->gen->n_listen; i++) {
         if (on)
-            ev_io_start(w->loop, &w->listeners[i].io);
+            ev_io_start(w->loop, &w->lio[i].io);
         else
-            ev_io_stop(w->loop, &w->listeners[i].io);
+            ev_io_stop(w->loop, &w->lio[i].io);
     }
+}
+
+/* One warning a minute at most, whichever worker meets the error. */
+static void warn_accept(struct worker *w, int err)
+{
+    long long now = (long long)ev_now(w->loop);
+    long long last = atomic_load(&w->sh->last_accept_warning);
+
+    if (now - last >= ACCEPT_WARN_INTERVAL &&
+        atomic_compare_exchange_strong(&w->sh->last_accept_warning, &last, now))
+        log_warn("accept: %s: pausing accepts for %.1f s at a time (this warning is repeated at "
+                 "most every %d s)", strerror(err), BACKOFF_SECONDS, ACCEPT_WARN_INTERVAL);
+}
+
+/* Accept from fd until it is empty, the limits are reached or accept()
+ * fails.  false when the worker must stop watching. */
+static bool accept_some(struct worker *w, struct kp_gen *g, int fd, size_t fe, int max)
+{
+    struct shared *sh = w->sh;
+    const struct kp_config *cfg = g->cfg;
+
+    for (int i = 0; i < max; i++) {
+        if (!reserve(&sh->n_conns, cfg->max_connections))
+            return false;
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            int e = errno;
+            release(sh, &sh->n_conns, cfg->max_connections);
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                warn_accept(w, e);
+                /* A fired one-shot timer keeps no "after": set it again. */
+                ev_timer_set(&w->backoff, BACKOFF_SECONDS, 0.);
+                ev_timer_start(w->loop, &w->backoff);
+                return false;
+            }
+            if (e != EAGAIN && e != EINTR && e != ECONNABORTED)
+                log_info("accept: %s", strerror(e));
+            return true;
+        }
+        conn_start(w, g, fe, cfd);
+    }
+    return true;
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct listener *l = (struct listener *)io;
+    struct listen_io *l = (struct listen_io *)io;
     struct worker *w = l->w;
 
     (void)loop;
     (void)revents;
-    for (int i = 0; i < ACCEPTS_PER_EVENT && w->accepting; i++) {
-        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                log_warn("worker %u: accept: %s", w->id, strerror(errno));
-            return;
-        }
-        conn_start(w, &w->sh->cfg->frontends[l->fe], l->fe, fd);
-        if (w->n_conns >= w->max_conns) {
-            log_warn("worker %u: %u connections, the limit: not accepting for now", w->id,
-                     w->n_conns);
-            set_accepting(w, false);
-        }
+    if (!accept_some(w, w->gen, io->fd, l->fe, ACCEPTS_PER_EVENT))
+        set_watching(w, false);
+}
+
+static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    worker_wake(t->data);
+}
+
+/* ---- generations ---- */
+
+static bool still_listened(const struct kp_gen *g, int fd)
+{
+    for (size_t i = 0; i < g->n_listen; i++)
+        if (g->listen[i].fd == fd)
+            return true;
+    return false;
+}
+
+/* Switch new connections to g.  Sockets that g drops are accepted from until
+ * empty first (with the old generation), since main closes them once every
+ * worker has switched. */
+static int adopt(struct worker *w, struct kp_gen *g)
+{
+    struct listen_io *lio = calloc(g->n_listen ? g->n_listen : 1, sizeof *lio);
+    struct kp_gen *old = w->gen;
+
+    if (lio == NULL)
+        return -1;
+    if (old != NULL) {
+        set_watching(w, false);
+        for (size_t i = 0; i < old->n_listen; i++)
+            if (!still_listened(g, old->listen[i].fd))
+                accept_some(w, old, old->listen[i].fd, old->listen[i].fe, 1 << 30);
     }
+    for (size_t i = 0; i < g->n_listen; i++) {
+        ev_io_init(&lio[i].io, accept_cb, g->listen[i].fd, EV_READ);
+        lio[i].w = w;
+        lio[i].fe = g->listen[i].fe;
+    }
+    free(w->lio);
+    w->lio = lio;
+    gen_ref(g);
+    w->gen = g;
+    gen_unref(old);
+    atomic_fetch_add(&g->adopted, 1);
+    return 0;
+}
+
+/* ---- stopping ---- */
+
+static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct worker *w = t->data;
+
+    (void)loop;
+    (void)revents;
+    while (w->conns != NULL)
+        conn_shutdown(w->conns, "drain timeout");
+}
+
+static void begin_stop(struct worker *w, enum kp_stop how)
+{
+    double timeout = w->gen->cfg->drain_timeout_ms / 1000.0;
+
+    set_watching(w, false);
+    ev_timer_stop(w->loop, &w->backoff);
+    ev_async_stop(w->loop, &w->wake);
+    if (how == KP_STOP_NOW)
+        while (w->conns != NULL)
+            conn_close(w->conns, "shutting down");
+    if (w->conns == NULL) {
+        ev_break(w->loop, EVBREAK_ALL);
+        return;
+    }
+    ev_timer_set(&w->drain, timeout, 0.);
+    ev_timer_start(w->loop, &w->drain);
 }
 
 void worker_conn_closed(struct worker *w)
 {
-    w->n_conns--;
-    if (!w->accepting && w->n_conns < w->max_conns && ev_is_active(&w->stop))
-        set_accepting(w, true);
+    release(w->sh, &w->sh->n_conns, w->gen->cfg->max_connections);
+    if (w->conns == NULL && !ev_is_active(&w->wake))
+        ev_break(w->loop, EVBREAK_ALL); /* drained */
 }
 
-static void stop_cb(struct ev_loop *loop, ev_async *a, int revents)
+static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
     struct worker *w = a->data;
+    struct kp_gen *g = atomic_load(&w->sh->gen);
+    int stop = atomic_load(&w->sh->stop);
 
+    (void)loop;
     (void)revents;
-    ev_async_stop(loop, a);
-    set_accepting(w, false);
-    while (w->conns != NULL)
-        conn_close(w->conns, "shutting down");
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static int worker_bind(struct worker *w, char *err, size_t errlen)
-{
-    const struct kp_config *cfg = w->sh->cfg;
-    size_t n = 0;
-
-    for (size_t f = 0; f < cfg->n_frontends; f++)
-        n += cfg->frontends[f].n_listen;
-    w->listeners = calloc(n, sizeof *w->listeners);
-    if (w->listeners == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    if (g != w->gen && adopt(w, g) != 0)
+        log_err("worker %u: out of memory switching configurations", w->id);
+    if (stop != KP_RUN) {
+        begin_stop(w, stop);
+        return;
     }
-    for (size_t f = 0; f < cfg->n_frontends; f++)
-        for (size_t i = 0; i < cfg->frontends[f].n_listen; i++) {
-            struct listener *l = &w->listeners[w->n_listeners];
-            l->fd = listen_on(&cfg->frontends[f].listen[i], err, errlen);
-            if (l->fd < 0)
-                return -1;
-            l->fe = f;
-            l->w = w;
-            ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
-            w->n_listeners++;
-        }
-    return 0;
+    if (!ev_is_active(&w->backoff) && room(w) != w->watching)
+        set_watching(w, !w->watching);
 }
 
-struct worker *worker_new(unsigned id, const struct shared *sh, char *err, size_t errlen)
+/* ---- life cycle ---- */
+
+struct worker *worker_new(unsigned id, struct shared *sh, char *err, size_t errlen)
 {
-    const struct kp_config *cfg = sh->cfg;
     struct worker *w = calloc(1, sizeof *w);
 
     if (w == NULL) {
@@ -130,26 +234,19 @@ struct worker *worker_new(unsigned id, const struct shared *sh, char *err, size_
     }
     w->id = id;
     w->sh = sh;
-    w->max_conns = (cfg->max_connections + cfg->workers - 1) / cfg->workers;
     w->devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
     w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-    w->tls = calloc(cfg->n_frontends, sizeof *w->tls);
-    if (w->loop == NULL || w->tls == NULL || w->devnull < 0) {
+    if (w->loop == NULL || w->devnull < 0 || adopt(w, atomic_load(&sh->gen)) != 0) {
         snprintf(err, errlen, "cannot set up worker %u: %s", id, strerror(errno));
-        worker_join_and_free(w);
+        worker_free(w);
         return NULL;
     }
-    ev_async_init(&w->stop, stop_cb);
-    w->stop.data = w;
-    for (size_t f = 0; f < cfg->n_frontends; f++)
-        if ((w->tls[f] = tls_frontend_new(cfg, &cfg->frontends[f], err, errlen)) == NULL) {
-            worker_join_and_free(w);
-            return NULL;
-        }
-    if (worker_bind(w, err, errlen) != 0) {
-        worker_join_and_free(w);
-        return NULL;
-    }
+    ev_async_init(&w->wake, wake_cb);
+    w->wake.data = w;
+    ev_init(&w->backoff, backoff_cb);
+    w->backoff.data = w;
+    ev_init(&w->drain, drain_cb);
+    w->drain.data = w;
     return w;
 }
 
@@ -163,29 +260,26 @@ static void *worker_main(void *arg)
 
 int worker_start(struct worker *w)
 {
-    ev_async_start(w->loop, &w->stop);
-    set_accepting(w, true);
+    ev_async_start(w->loop, &w->wake);
+    set_watching(w, true);
     return pthread_create(&w->thread, NULL, worker_main, w);
 }
 
-void worker_stop(struct worker *w)
+void worker_wake(struct worker *w)
 {
-    ev_async_send(w->loop, &w->stop);
+    ev_async_send(w->loop, &w->wake);
 }
 
-/* Joins the thread if it was started, then frees everything. */
-void worker_join_and_free(struct worker *w)
+void worker_join(struct worker *w)
 {
-    const struct kp_config *cfg = w->sh->cfg;
-
     if (w->thread)
         pthread_join(w->thread, NULL);
-    for (size_t i = 0; i < w->n_listeners; i++)
-        close(w->listeners[i].fd);
-    free(w->listeners);
-    for (size_t f = 0; w->tls != NULL && f < cfg->n_frontends; f++)
-        tls_frontend_free(w->tls[f]);
-    free(w->tls);
+}
+
+void worker_free(struct worker *w)
+{
+    free(w->lio);
+    gen_unref(w->gen);
     pipe_pool_free(&w->pipes);
     if (w->devnull >= 0)
         close(w->devnull);

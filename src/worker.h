@@ -1,60 +1,67 @@
 /*
- * worker.h - one thread, one libev loop, its own listening sockets
- * (SO_REUSEPORT: the kernel spreads connections over the workers), its own
- * TLS contexts and its own pool of pipes.  Workers share nothing writable.
+ * worker.h - one thread, one libev loop, its connections and its pool of
+ * pipes.  Every worker watches every shared listening socket; a worker
+ * accepts only while the process-wide limits leave room, so the limits are
+ * exact and no SYN waits on a worker that is full while others idle.
+ *
+ * The main thread steers the workers through struct shared: it publishes a
+ * new generation (reload) or a stop request, then wakes every worker
+ * (worker_wake); each worker acts on it in its own loop.
  */
 #ifndef KP_WORKER_H
 #define KP_WORKER_H
 
 #include <ev.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
-#include <sys/types.h>
 
-#include "config.h"
 #include "pump.h"
 
 struct conn;
-struct tls_frontend;
+struct kp_gen;
 
-/* Read-only state shared by all workers, set up before they start. */
+enum kp_stop { KP_RUN, KP_STOP_DRAIN, KP_STOP_NOW };
+
+/* State shared by all workers. */
 struct shared {
-    const struct kp_config *cfg;
-    bool ktls;                  /* the kernel takes TLS keys */
-    int *error_page_fd;         /* per frontend, for sendfile() */
-    off_t *error_page_len;
-};
-
-struct listener {
-    ev_io io;
-    int fd;
-    size_t fe;                  /* index into cfg->frontends */
-    struct worker *w;
+    bool ktls;                          /* the kernel takes TLS keys */
+    _Atomic(struct kp_gen *) gen;       /* for new connections; main swaps it */
+    atomic_int stop;                    /* enum kp_stop */
+    atomic_uint n_conns;                /* whole process */
+    atomic_llong last_accept_warning;   /* seconds, for rate limiting */
+    struct worker **workers;
+    unsigned n_workers;
 };
 
 struct worker {
     unsigned id;
     pthread_t thread;
     struct ev_loop *loop;
-    ev_async stop;
-    const struct shared *sh;
-    struct listener *listeners;
-    size_t n_listeners;
-    struct tls_frontend **tls;  /* per frontend */
+    ev_async wake;
+    ev_timer backoff;           /* accept() ran out of descriptors or memory */
+    ev_timer drain;             /* drain_timeout after SIGTERM */
+    struct shared *sh;
+    struct kp_gen *gen;         /* the generation new connections get (a reference) */
+    struct listen_io *lio;      /* one watcher per listening socket of gen */
+    bool watching;
     struct pipe_pool pipes;
     struct conn *conns;
-    unsigned n_conns, max_conns;
-    bool accepting;
+    struct conn *hs_oldest, *hs_newest; /* connections in the handshake, oldest first */
+    unsigned n_handshakes;
     int devnull;                /* splice target for draining a client */
 };
 
-/* Binds the listeners and loads TLS contexts; errors into err. */
-struct worker *worker_new(unsigned id, const struct shared *sh, char *err, size_t errlen);
+struct worker *worker_new(unsigned id, struct shared *sh, char *err, size_t errlen);
 int worker_start(struct worker *w);
-void worker_stop(struct worker *w);   /* from another thread */
-void worker_join_and_free(struct worker *w);
+/* From any thread: look at sh again (generation, stop request, room). */
+void worker_wake(struct worker *w);
+/* Join every worker before freeing any: a worker may wake another until its
+ * thread ends. */
+void worker_join(struct worker *w);
+void worker_free(struct worker *w);
 
-/* A connection ended: may resume accepting. */
+/* From conn.c: a connection ended; its slot is free again. */
 void worker_conn_closed(struct worker *w);
 
 #endif

@@ -232,6 +232,8 @@ test_defaults(void **state)
     assert_int_equal(cfg->log_target, KP_LOG_STDERR);
     assert_int_equal(cfg->log_level, KP_LOG_INFO);
     assert_int_equal(cfg->max_connections, 10000);
+    assert_int_equal(cfg->max_handshakes, 1000);
+    assert_int_equal(cfg->drain_timeout_ms, 30000);
     assert_int_equal(cfg->ktls, KP_KTLS_AUTO);
 
     assert_int_equal(cfg->n_frontends, 1);
@@ -321,6 +323,14 @@ test_global_limits(void **state)
     cfg = load_ok("[global]\nworkers = 1\nmax_connections = 1\n" MINIMAL);
     assert_int_equal(cfg->workers, 1);
     assert_int_equal(cfg->max_connections, 1);
+    config_free(cfg);
+    cfg = load_ok("[global]\nmax_handshakes = 7\ndrain_timeout = 0\n" MINIMAL);
+    assert_int_equal(cfg->max_handshakes, 7);
+    assert_int_equal(cfg->drain_timeout_ms, 0);
+    config_free(cfg);
+    cfg = load_ok("[global]\nmax_handshakes = 1000000\ndrain_timeout = 2m\n" MINIMAL);
+    assert_int_equal(cfg->max_handshakes, 1000000);
+    assert_int_equal(cfg->drain_timeout_ms, 120000);
     config_free(cfg);
 }
 
@@ -625,6 +635,13 @@ static const struct key_error key_errors[] = {
       "bad value '0' for max_connections (allowed: 1 to 1000000)" },
     { "global", "max_connections = 1000001", 2,
       "bad value '1000001' for max_connections (allowed: 1 to 1000000)" },
+    { "global", "max_handshakes = 0", 2,
+      "bad value '0' for max_handshakes (allowed: 1 to 1000000)" },
+    { "global", "max_handshakes = many", 2,
+      "bad value 'many' for max_handshakes (allowed: 1 to 1000000)" },
+    { "global", "drain_timeout = -1", 2, "bad duration '-1' for drain_timeout" },
+    { "global", "drain_timeout = 25h", 2, "bad duration '25h' for drain_timeout" },
+    { "global", "drain_timeout = 0s", 2, "bad duration '0s' for drain_timeout" },
     { "global", "log = file", 2, "bad value 'file' for log (allowed: stderr, syslog)" },
     { "global", "log_level = verbose", 2,
       "bad value 'verbose' for log_level (allowed: error, warning, notice, info, debug)" },
@@ -634,7 +651,7 @@ static const struct key_error key_errors[] = {
     { "global", "group = no-such-group-ktlsproxy", 2,
       "group 'no-such-group-ktlsproxy' does not exist" },
     { "global", "listen = *:443", 2, "unknown key 'listen' in [global] (allowed: workers, user, "
-      "group, log, log_level, max_connections, ktls)" },
+      "group, log, log_level, max_connections, max_handshakes, drain_timeout, ktls)" },
 
     { "frontend", "listne = *:443", 4, "unknown key 'listne' in [frontend web] (allowed: listen, "
       "cert, sni_strict, tls_versions, ciphers, groups, alpn, handshake_timeout, idle_timeout, "
