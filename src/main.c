@@ -8,8 +8,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +18,7 @@
 #include "config.h"
 #include "ktls.h"
 #include "log.h"
+#include "privs.h"
 #include "reply.h"
 #include "tls.h"
 #include "worker.h"
@@ -152,27 +151,6 @@ static void check_tls_material(const struct kp_config *cfg, struct shared *sh)
     }
 }
 
-static void drop_privileges(const struct kp_config *cfg)
-{
-    const struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
-    const struct group *gr = cfg->group ? getgrnam(cfg->group) : NULL;
-    gid_t gid = gr ? gr->gr_gid : pw ? pw->pw_gid : getgid();
-
-    if (cfg->user == NULL && cfg->group == NULL) {
-        if (geteuid() == 0)
-            log_warn("running as root: set user and group in [global] to drop privileges");
-        return;
-    }
-    if ((cfg->user && pw == NULL) || (cfg->group && gr == NULL) ||
-        (pw ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) != 0 || setgid(gid) != 0 ||
-        (pw && setuid(pw->pw_uid) != 0)) {
-        log_err("cannot drop privileges to user %s group %s: %s", cfg->user ? cfg->user : "-",
-                cfg->group ? cfg->group : "-", strerror(errno));
-        exit(EX_OSERR);
-    }
-    log_info("running as uid %d gid %d", (int)getuid(), (int)getgid());
-}
-
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -228,6 +206,11 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &o);
     cfg = load_config(&o);
     log_init(o.test ? KP_LOG_STDERR : cfg->log_target, cfg->log_level);
+    if (privs_check(geteuid(), cfg->user, cfg->group, err, sizeof err) != 0) {
+        log_err("%s", err);
+        config_free(cfg);
+        return KP_EX_CONFIG;
+    }
     if (tls_global_init(err, sizeof err) != 0) {
         log_err("%s", err);
         return EX_OSERR;
@@ -241,6 +224,7 @@ int main(int argc, char **argv)
         return EX_OSERR;
     }
     check_tls_material(cfg, &sh);
+    privs_warn_exposed_keys(cfg);
     if (o.test) {
         printf("ktlsproxy: configuration %s is OK\n", cfg->file);
         release(cfg, &sh, workers);
@@ -261,7 +245,11 @@ int main(int argc, char **argv)
             log_err("%s", err);
             return EX_OSERR;
         }
-    drop_privileges(cfg);
+    if (privs_drop(cfg->user, cfg->group, err, sizeof err) != 0) {
+        log_err("%s", err);
+        return EX_OSERR;
+    }
+    log_info("running as uid %d gid %d", (int)getuid(), (int)getgid());
     for (unsigned i = 0; i < cfg->workers; i++)
         if (worker_start(workers[i]) != 0) {
             log_err("cannot start worker %u", i);
