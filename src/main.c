@@ -161,18 +161,48 @@ static void raise_fd_limit(void)
     }
 }
 
-static bool probe_ktls(const struct kp_config *cfg)
+/* No kernel TLS at all: exit with required, else warn once. */
+static bool ktls_unavailable(const struct kp_config *cfg, const char *why)
 {
-    char err[256];
-
-    if (ktls_probe(err, sizeof err) == 0)
-        return true;
     if (cfg->ktls == KP_KTLS_REQUIRED) {
-        log_err("ktls = required, but %s", err);
+        log_err("ktls = required, but %s", why);
         exit(EX_UNAVAILABLE);
     }
-    log_warn("kernel TLS unavailable (%s): TLS stays in user space (mbedTLS)", err);
+    log_warn("kernel TLS unavailable (%s): TLS stays in user space (mbedTLS)", why);
     return false;
+}
+
+/* Probe every TLS version x cipher x direction; with ktls = required the
+ * frontends then offer only what the kernel takes (tls_suites_for()). */
+static bool probe_ktls(const struct kp_config *cfg)
+{
+    char err[512], takes[256], lacks[256];
+    int suites[TLS_MAX_SUITES + 1];
+    struct ktls_caps caps;
+
+    if (ktls_probe(&caps, err, sizeof err) != 0)
+        return ktls_unavailable(cfg, err);
+    ktls_caps_describe(&caps, takes, sizeof takes, lacks, sizeof lacks);
+    if ((caps.tx & caps.rx) == 0) {
+        snprintf(err, sizeof err, "the kernel TLS ULP takes no key (lacks %s)", lacks);
+        return ktls_unavailable(cfg, err);
+    }
+    ktls_use_caps(&caps);
+    log_notice("kernel TLS takes %s", takes);
+    if (strcmp(lacks, "none") == 0)
+        return true;
+    if (cfg->ktls == KP_KTLS_AUTO) {
+        log_warn("kernel TLS lacks %s: connections with these stay in user space", lacks);
+        return true;
+    }
+    log_warn("kernel TLS lacks %s: with ktls = required these are not offered", lacks);
+    for (size_t f = 0; f < cfg->n_frontends; f++)
+        if (tls_suites_for(cfg, &cfg->frontends[f], suites) == 0) {
+            log_err("frontend %s: ktls = required, but the kernel takes none of its suites",
+                    cfg->frontends[f].name);
+            exit(EX_UNAVAILABLE);
+        }
+    return true;
 }
 
 static int wait_for_stop(const sigset_t *set)
