@@ -270,6 +270,8 @@ static int hand_off(struct conn *c, char *err, size_t errlen)
         return 0;
     }
     tls_forget_secrets(c->tls);
+    if (r == KTLS_UNSUPPORTED && c->gen->cfg->ktls == KP_KTLS_AUTO)
+        return 0; /* said once at start-up */
     if (r == KTLS_UNTOUCHED && c->gen->cfg->ktls == KP_KTLS_AUTO) {
         log_warn("kTLS hand-off failed (%s); this connection stays in user space", err);
         return 0;

@@ -24,6 +24,10 @@ static int set_ulp(int fd)
 
 enum ktls_result ktls_install(int fd, const struct kp_ktls_keys *keys, char *err, size_t errlen)
 {
+    if (!ktls_kernel_takes(keys->tx.info.version, keys->tx.info.cipher_type)) {
+        snprintf(err, errlen, "the kernel cannot take this suite (found at start-up)");
+        return KTLS_UNSUPPORTED;
+    }
     if (set_ulp(fd) != 0) {
         snprintf(err, errlen, "setsockopt TCP_ULP tls: %s", strerror(errno));
         return KTLS_UNTOUCHED;
@@ -64,29 +68,116 @@ static int loopback_pair(int *client, int *server)
     return ok;
 }
 
-int ktls_probe(char *err, size_t errlen)
+/* The combinations, in the order of the bits of struct ktls_caps. */
+static const struct combo {
+    uint16_t version, cipher;
+    socklen_t info_size;
+    const char *name;
+} combos[KTLS_COMBOS] = {
+    { TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_128, sizeof(struct tls12_crypto_info_aes_gcm_128),
+      "TLS 1.2 AES-128-GCM" },
+    { TLS_1_2_VERSION, TLS_CIPHER_AES_GCM_256, sizeof(struct tls12_crypto_info_aes_gcm_256),
+      "TLS 1.2 AES-256-GCM" },
+    { TLS_1_2_VERSION, TLS_CIPHER_CHACHA20_POLY1305,
+      sizeof(struct tls12_crypto_info_chacha20_poly1305), "TLS 1.2 CHACHA20-POLY1305" },
+    { TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128, sizeof(struct tls12_crypto_info_aes_gcm_128),
+      "TLS 1.3 AES-128-GCM" },
+    { TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256, sizeof(struct tls12_crypto_info_aes_gcm_256),
+      "TLS 1.3 AES-256-GCM" },
+    { TLS_1_3_VERSION, TLS_CIPHER_CHACHA20_POLY1305,
+      sizeof(struct tls12_crypto_info_chacha20_poly1305), "TLS 1.3 CHACHA20-POLY1305" },
+};
+
+#define ALL_COMBOS ((1u << KTLS_COMBOS) - 1)
+/* Written once by ktls_use_caps() before the workers start, read-only after. */
+static struct ktls_caps kernel_caps = { ALL_COMBOS, ALL_COMBOS };
+
+/* Dummy keys of one combination for one direction; 0 if the kernel took them.
+ * The kernel loads the cipher module on first use, so this also tries that. */
+static int set_dummy_key(int fd, int direction, const struct combo *c)
 {
-    struct tls12_crypto_info_aes_gcm_128 info = {
-        .info = { .version = TLS_1_2_VERSION, .cipher_type = TLS_CIPHER_AES_GCM_128 },
-    };
+    union kp_crypto_info info;
+
+    memset(&info, 0x5a, sizeof info);
+    info.info.version = c->version;
+    info.info.cipher_type = c->cipher;
+    return setsockopt(fd, SOL_TLS, direction, &info, c->info_size);
+}
+
+/* One combination on a fresh connection: sets its TX and RX bits in caps. */
+static int probe_combo(size_t i, struct ktls_caps *caps, char *err, size_t errlen)
+{
     int client, server, ret = -1;
 
     if (loopback_pair(&client, &server) != 0)
         snprintf(err, errlen, "cannot make a loopback connection to probe kTLS: %s",
                  strerror(errno));
     else if (set_ulp(server) != 0)
-        snprintf(err, errlen, "the kernel has no TLS ULP (setsockopt TCP_ULP \"tls\": %s)%s",
-                 strerror(errno), errno == ENOENT ? "; is the tls module available?" : "");
-    else if (setsockopt(server, SOL_TLS, TLS_TX, &info, sizeof info) != 0)
-        snprintf(err, errlen, "the kernel TLS ULP cannot take an AES-GCM key (TLS_TX: %s)",
-                 strerror(errno));
-    else
+        snprintf(err, errlen,
+                 "the kernel has no TLS ULP (setsockopt TCP_ULP \"tls\": %s)%s", strerror(errno),
+                 errno == ENOENT ? "; load the tls module at boot (make install puts tls in "
+                                   "modules-load.d) or run modprobe tls" : "");
+    else {
+        if (set_dummy_key(server, TLS_TX, &combos[i]) == 0)
+            caps->tx |= 1u << i;
+        if (set_dummy_key(server, TLS_RX, &combos[i]) == 0)
+            caps->rx |= 1u << i;
         ret = 0;
+    }
     if (client >= 0)
         close(client);
     if (server >= 0)
         close(server);
     return ret;
+}
+
+int ktls_probe(struct ktls_caps *caps, char *err, size_t errlen)
+{
+    caps->tx = caps->rx = 0;
+    for (size_t i = 0; i < KTLS_COMBOS; i++)
+        if (probe_combo(i, caps, err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+/* Append ", NAME" (or "NAME" first) to buf. */
+static void append(char *buf, size_t len, const char *name, const char *suffix)
+{
+    size_t used = strlen(buf);
+
+    snprintf(buf + used, len - used, "%s%s%s", used ? ", " : "", name, suffix);
+}
+
+void ktls_caps_describe(const struct ktls_caps *caps, char *takes, size_t takes_len,
+                        char *lacks, size_t lacks_len)
+{
+    static const char *const missing[4] = { "", " (RX)", " (TX)", " (TX and RX)" };
+
+    takes[0] = lacks[0] = '\0';
+    for (size_t i = 0; i < KTLS_COMBOS; i++) {
+        unsigned tx = caps->tx >> i & 1, rx = caps->rx >> i & 1;
+        if (tx && rx)
+            append(takes, takes_len, combos[i].name, "");
+        else
+            append(lacks, lacks_len, combos[i].name, missing[!tx << 1 | !rx]);
+    }
+    if (takes[0] == '\0')
+        snprintf(takes, takes_len, "none");
+    if (lacks[0] == '\0')
+        snprintf(lacks, lacks_len, "none");
+}
+
+void ktls_use_caps(const struct ktls_caps *caps)
+{
+    kernel_caps = *caps;
+}
+
+bool ktls_kernel_takes(uint16_t version, uint16_t cipher)
+{
+    for (size_t i = 0; i < KTLS_COMBOS; i++)
+        if (combos[i].version == version && combos[i].cipher == cipher)
+            return (kernel_caps.tx & kernel_caps.rx) >> i & 1;
+    return false;
 }
 
 int ktls_send_close_notify(int fd)

@@ -6,18 +6,43 @@
 #ifndef KP_KTLS_H
 #define KP_KTLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "ktls_keys.h"
 
-/* 0 if this kernel can do TLS_TX/TLS_RX with AES-GCM, -1 (err says why) if not. */
-int ktls_probe(char *err, size_t errlen);
+/* What the kernel takes: bit i of tx and rx stands for the i-th TLS version x
+ * cipher combination (TLS 1.2 and 1.3 x AES-128-GCM, AES-256-GCM,
+ * ChaCha20-Poly1305: KTLS_COMBOS of them). */
+#define KTLS_COMBOS 6
+struct ktls_caps {
+    unsigned tx, rx;
+};
+
+/* Try TLS_TX and TLS_RX for every combination on loopback connections.  0 with
+ * caps filled when the tls ULP attaches, -1 (err says why, and how to load the
+ * module) when it does not. */
+int ktls_probe(struct ktls_caps *caps, char *err, size_t errlen);
+
+/* The combinations the kernel takes both ways, and those it lacks with the
+ * direction, e.g. "TLS 1.3 CHACHA20-POLY1305 (RX)"; "none" when empty. */
+void ktls_caps_describe(const struct ktls_caps *caps, char *takes, size_t takes_len,
+                        char *lacks, size_t lacks_len);
+
+/* Record what the probe found, for the whole process; call once before the
+ * workers start.  Until then every combination counts as taken. */
+void ktls_use_caps(const struct ktls_caps *caps);
+
+/* Whether the kernel takes keys of this TLS_1_x_VERSION and TLS_CIPHER_* both ways. */
+bool ktls_kernel_takes(uint16_t version, uint16_t cipher);
 
 enum ktls_result {
     KTLS_OK,
-    KTLS_UNTOUCHED, /* nothing took effect: the socket can still be used as is */
-    KTLS_BROKEN,    /* half installed: the connection must be closed */
+    KTLS_UNTOUCHED,   /* nothing took effect: the socket can still be used as is */
+    KTLS_BROKEN,      /* half installed: the connection must be closed */
+    KTLS_UNSUPPORTED, /* the start-up probe found the kernel lacks this suite: untouched */
 };
 enum ktls_result ktls_install(int fd, const struct kp_ktls_keys *keys, char *err, size_t errlen);
 

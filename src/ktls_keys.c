@@ -57,6 +57,18 @@ ktls_suite_supported(uint16_t suite)
     return find_suite(suite) != NULL;
 }
 
+int
+ktls_suite_kernel_ids(uint16_t suite, uint16_t *version, uint16_t *cipher)
+{
+    const struct kp_suite *cs = find_suite(suite);
+
+    if (cs == NULL)
+        return -1;
+    *version = cs->version;
+    *cipher = cs->cipher;
+    return 0;
+}
+
 static void
 put_be64(unsigned char out[8], uint64_t v)
 {

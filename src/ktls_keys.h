@@ -44,6 +44,10 @@ struct kp_ktls_keys {
 /* Is this IANA cipher suite one the kernel can take (AEAD with ECDHE, or TLS 1.3)? */
 int ktls_suite_supported(uint16_t suite);
 
+/* The kernel's names for a supported suite: TLS_1_x_VERSION and TLS_CIPHER_*.
+ * 0, or -1 if the suite is not supported. */
+int ktls_suite_kernel_ids(uint16_t suite, uint16_t *version, uint16_t *cipher);
+
 /* Fill keys for a server (TX = server write, RX = client write).
  * version: 0x0303 or 0x0304; suite: IANA id; tx_seq/rx_seq: sequence number
  * of the next record in each direction.  0 on success, -1 with err set. */

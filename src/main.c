@@ -9,8 +9,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +24,7 @@
 #include "log.h"
 #include "pump.h"
 #include "sd_notify.h"
+#include "privs.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -144,27 +143,6 @@ static struct kp_gen *gen_new_or_exit(struct kp_config *cfg, unsigned n_workers,
     return g;
 }
 
-static void drop_privileges(const struct kp_config *cfg)
-{
-    const struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
-    const struct group *gr = cfg->group ? getgrnam(cfg->group) : NULL;
-    gid_t gid = gr ? gr->gr_gid : pw ? pw->pw_gid : getgid();
-
-    if (cfg->user == NULL && cfg->group == NULL) {
-        if (geteuid() == 0)
-            log_warn("running as root: set user and group in [global] to drop privileges");
-        return;
-    }
-    if ((cfg->user && pw == NULL) || (cfg->group && gr == NULL) ||
-        (pw ? initgroups(pw->pw_name, gid) : setgroups(1, &gid)) != 0 || setgid(gid) != 0 ||
-        (pw && setuid(pw->pw_uid) != 0)) {
-        log_err("cannot drop privileges to user %s group %s: %s", cfg->user ? cfg->user : "-",
-                cfg->group ? cfg->group : "-", strerror(errno));
-        exit(EX_OSERR);
-    }
-    log_info("running as uid %d gid %d", (int)getuid(), (int)getgid());
-}
-
 /* Enough descriptors for max_connections, or a warning saying how many. */
 static void raise_fd_limit(const struct kp_config *cfg, size_t n_listeners)
 {
@@ -186,18 +164,48 @@ static void raise_fd_limit(const struct kp_config *cfg, size_t n_listeners)
              (unsigned long long)need);
 }
 
-static bool probe_ktls(const struct kp_config *cfg)
+/* No kernel TLS at all: exit with required, else warn once. */
+static bool ktls_unavailable(const struct kp_config *cfg, const char *why)
 {
-    char err[256];
-
-    if (ktls_probe(err, sizeof err) == 0)
-        return true;
     if (cfg->ktls == KP_KTLS_REQUIRED) {
-        log_err("ktls = required, but %s", err);
+        log_err("ktls = required, but %s", why);
         exit(EX_UNAVAILABLE);
     }
-    log_warn("kernel TLS unavailable (%s): TLS stays in user space (mbedTLS)", err);
+    log_warn("kernel TLS unavailable (%s): TLS stays in user space (mbedTLS)", why);
     return false;
+}
+
+/* Probe every TLS version x cipher x direction; with ktls = required the
+ * frontends then offer only what the kernel takes (tls_suites_for()). */
+static bool probe_ktls(const struct kp_config *cfg)
+{
+    char err[512], takes[256], lacks[256];
+    int suites[TLS_MAX_SUITES + 1];
+    struct ktls_caps caps;
+
+    if (ktls_probe(&caps, err, sizeof err) != 0)
+        return ktls_unavailable(cfg, err);
+    ktls_caps_describe(&caps, takes, sizeof takes, lacks, sizeof lacks);
+    if ((caps.tx & caps.rx) == 0) {
+        snprintf(err, sizeof err, "the kernel TLS ULP takes no key (lacks %s)", lacks);
+        return ktls_unavailable(cfg, err);
+    }
+    ktls_use_caps(&caps);
+    log_notice("kernel TLS takes %s", takes);
+    if (strcmp(lacks, "none") == 0)
+        return true;
+    if (cfg->ktls == KP_KTLS_AUTO) {
+        log_warn("kernel TLS lacks %s: connections with these stay in user space", lacks);
+        return true;
+    }
+    log_warn("kernel TLS lacks %s: with ktls = required these are not offered", lacks);
+    for (size_t f = 0; f < cfg->n_frontends; f++)
+        if (tls_suites_for(cfg, &cfg->frontends[f], suites) == 0) {
+            log_err("frontend %s: ktls = required, but the kernel takes none of its suites",
+                    cfg->frontends[f].name);
+            exit(EX_UNAVAILABLE);
+        }
+    return true;
 }
 
 /* ---- running ---- */
@@ -322,7 +330,11 @@ static void start_workers(struct daemon *d)
             log_err("%s", err);
             exit(EX_OSERR);
         }
-    drop_privileges(d->gen->cfg);
+    if (privs_drop(d->gen->cfg->user, d->gen->cfg->group, err, sizeof err) != 0) {
+        log_err("%s", err);
+        exit(EX_OSERR);
+    }
+    log_info("running as uid %d gid %d", (int)getuid(), (int)getgid());
     for (unsigned i = 0; i < n; i++)
         if (worker_start(d->sh.workers[i]) != 0) {
             log_err("cannot start worker %u", i);
@@ -361,6 +373,12 @@ int main(int argc, char **argv)
         return KP_EX_CONFIG;
     }
     log_init(d.o.test ? KP_LOG_STDERR : cfg->log_target, cfg->log_level);
+    if (privs_check(geteuid(), cfg->user, cfg->group, err, sizeof err) != 0) {
+        log_err("%s", err);
+        config_free(cfg);
+        return KP_EX_CONFIG;
+    }
+    privs_warn_exposed_keys(cfg);
     if (tls_global_init(err, sizeof err) != 0) {
         log_err("%s", err);
         return EX_OSERR;

@@ -23,6 +23,8 @@
 
 #include "certstore.h"
 #include "hostname.h"
+#include "ktls.h"
+#include "ktls_keys.h"
 #include "log.h"
 #include "tls.h"
 
@@ -33,7 +35,7 @@ struct tls_frontend {
     mbedtls_ctr_drbg_context drbg;
     struct certstore *certs;
     mbedtls_x509_crt ca;
-    int suites[3 * KP_CIPHER_COUNT + 1];
+    int suites[TLS_MAX_SUITES + 1];
     uint16_t groups[KP_MAX_GROUPS + 1];
     const char *alpn[KP_MAX_ALPN + 1];
 };
@@ -118,7 +120,22 @@ static int sni_callback(void *arg, mbedtls_ssl_context *ssl, const unsigned char
 
 /* ---- frontend ---- */
 
-static void frontend_fill_lists(struct tls_frontend *tf, const struct kp_frontend *fe)
+/* A suite of an enabled version; with ktls = required, only one the kernel
+ * takes (ktls_use_caps()). */
+static bool suite_allowed(const struct kp_config *cfg, const struct kp_frontend *fe,
+                          uint16_t suite)
+{
+    uint16_t version, cipher;
+
+    if ((fe->tls_versions & (suite < 0x1400 ? KP_TLS13 : KP_TLS12)) == 0)
+        return false;
+    return cfg->ktls != KP_KTLS_REQUIRED ||
+           (ktls_suite_kernel_ids(suite, &version, &cipher) == 0 &&
+            ktls_kernel_takes(version, cipher));
+}
+
+size_t tls_suites_for(const struct kp_config *cfg, const struct kp_frontend *fe,
+                      int out[TLS_MAX_SUITES + 1])
 {
     size_t n = 0;
 
@@ -128,9 +145,17 @@ static void frontend_fill_lists(struct tls_frontend *tf, const struct kp_fronten
         for (size_t c = 0; c < fe->n_ciphers; c++)
             for (size_t i = 0; i < sizeof suite_table / sizeof suite_table[0]; i++)
                 if (suite_table[i].cipher == fe->ciphers[c] &&
-                    (suite_table[i].id < 0x1400) == (v == 0))
-                    tf->suites[n++] = suite_table[i].id;
-    tf->suites[n] = 0;
+                    (suite_table[i].id < 0x1400) == (v == 0) &&
+                    suite_allowed(cfg, fe, suite_table[i].id))
+                    out[n++] = suite_table[i].id;
+    out[n] = 0;
+    return n;
+}
+
+static void frontend_fill_lists(struct tls_frontend *tf, const struct kp_config *cfg,
+                                const struct kp_frontend *fe)
+{
+    tls_suites_for(cfg, fe, tf->suites);
     for (size_t i = 0; i < fe->n_groups; i++)
         tf->groups[i] = fe->groups[i];
     tf->groups[fe->n_groups] = 0;
@@ -225,7 +250,7 @@ struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct 
     mbedtls_entropy_init(&tf->entropy);
     mbedtls_ctr_drbg_init(&tf->drbg);
     mbedtls_x509_crt_init(&tf->ca);
-    frontend_fill_lists(tf, fe);
+    frontend_fill_lists(tf, cfg, fe);
     ret = mbedtls_ctr_drbg_seed(&tf->drbg, mbedtls_entropy_func, &tf->entropy,
                                 (const unsigned char *)pers, sizeof pers - 1);
     if (ret != 0) {

@@ -35,6 +35,13 @@ void tls_frontend_free(struct tls_frontend *tf);
  * without sni_strict any client may ask for it. */
 void tls_frontend_check_routes(const struct tls_frontend *tf, const struct kp_config *cfg);
 
+/* The IANA cipher suites a frontend offers, in preference order, 0-terminated:
+ * its tls_versions x ciphers, and with ktls = required only those the kernel
+ * takes (ktls_kernel_takes()).  Returns how many. */
+#define TLS_MAX_SUITES (3 * KP_CIPHER_COUNT)
+size_t tls_suites_for(const struct kp_config *cfg, const struct kp_frontend *fe,
+                      int out[TLS_MAX_SUITES + 1]);
+
 struct tls_session *tls_session_new(struct tls_frontend *tf, int fd, char *err, size_t errlen);
 void tls_session_free(struct tls_session *s);
 

@@ -70,7 +70,8 @@ wait_port() { # host port
 # ---- the daemon ----
 # global_ini WORKERS: the [global] section every test configuration starts with.
 global_ini() {
-    printf '[global]\nworkers = %s\nlog_level = debug\nktls = %s\n\n' "$1" "$KTLS"
+    # user = root: the tests run as root, which ktlsproxy refuses unless asked for.
+    printf '[global]\nworkers = %s\nlog_level = debug\nktls = %s\nuser = root\n\n' "$1" "$KTLS"
 }
 
 # start_proxy CONFIG: start ktlsproxy -c CONFIG and wait until it listens.
