@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "ktls.h"
 #include "log.h"
+#include "metrics.h"
 #include "pump.h"
 #include "reply.h"
 #include "tls.h"
@@ -53,7 +54,16 @@ void conn_close(struct conn *c, const char *reason)
 {
     struct worker *w = c->w;
 
-    log_debug("worker %u: connection closed: %s", w->id, reason);
+    log_debug("frontend %s: client %s: connection closed: %s", c->fe->name, c->acc.client, reason);
+    if (w->sh->cfg->log_access) {
+        struct access_end end = {
+            .alpn = c->alpn, .backend = c->backend ? c->backend->name : NULL, .reason = reason,
+            .ktls = c->ktls, .bytes_in = c->c2b.bytes, .bytes_out = c->b2c.bytes,
+        };
+        access_log(&c->acc, c->fe, &end, ev_now(w->loop));
+    }
+    metrics_conn_closed(c->metrics_slot);
+    access_free(&c->acc);
     ev_io_stop(w->loop, &c->cio);
     ev_io_stop(w->loop, &c->bio);
     ev_timer_stop(w->loop, &c->timer);
@@ -98,8 +108,11 @@ static void continue_reply(struct conn *c)
 
 static void backend_unavailable(struct conn *c, const char *why)
 {
-    log_warn("frontend %s: backend %s unavailable: %s", c->fe->name,
-             c->backend != NULL ? c->backend->name : "(none)", why);
+    log_limited(KP_CAUSE_BACKEND, KP_LOG_WARNING, "frontend %s: client %s: backend %s unavailable: %s",
+                c->fe->name, c->acc.client, c->backend != NULL ? c->backend->name : "(none)", why);
+    if (c->backend != NULL)
+        metrics_backend_connect_failed();
+    metrics_unavailable_reply();
     if (c->bfd >= 0) {
         ev_io_stop(c->w->loop, &c->bio);
         close(c->bfd);
@@ -187,7 +200,9 @@ static int hand_off(struct conn *c, char *err, size_t errlen)
     }
     tls_forget_secrets(c->tls);
     if (r == KTLS_UNTOUCHED && c->w->sh->cfg->ktls == KP_KTLS_AUTO) {
-        log_warn("kTLS hand-off failed (%s); this connection stays in user space", err);
+        log_limited(KP_CAUSE_KTLS, KP_LOG_WARNING,
+                    "client %s: kTLS hand-off failed (%s); this connection stays in user space",
+                    c->acc.client, err);
         return 0;
     }
     return -1;
@@ -199,9 +214,12 @@ static void handshake_done(struct conn *c)
     char err[256];
 
     tls_session_info(c->tls, &info);
+    access_handshake(&c->acc, &info, ev_now(c->w->loop));
+    metrics_handshake(info.version_name, info.suite_name);
     c->alpn = info.alpn;
     c->backend = backend_route(c->fe, info.sni, info.alpn);
-    log_debug("frontend %s: %s %s sni=%s alpn=%s -> %s", c->fe->name, info.version_name,
+    log_debug("frontend %s: client %s: %s %s sni=%s alpn=%s -> %s", c->fe->name, c->acc.client,
+              info.version_name,
               info.suite_name, info.sni ? info.sni : "-", info.alpn ? info.alpn : "-",
               c->backend ? c->backend->name : "(none)");
     if (c->backend != NULL &&
@@ -211,10 +229,13 @@ static void handshake_done(struct conn *c)
     }
     /* info points into the session: not used past this line. */
     if (hand_off(c, err, sizeof err) != 0) {
-        log_err("kTLS hand-off failed: %s", err);
+        log_limited(KP_CAUSE_KTLS, KP_LOG_ERR, "frontend %s: client %s: kTLS hand-off failed: %s",
+                    c->fe->name, c->acc.client, err);
+        metrics_handshake_failed(KP_HSF_KTLS);
         conn_close(c, "kTLS hand-off failed");
         return;
     }
+    metrics_tls_mode(c->ktls);
     connect_backend(c);
 }
 
@@ -230,7 +251,9 @@ static void continue_handshake(struct conn *c)
         set_io(c, &c->cio, c->cfd, EV_WRITE);
         break;
     case TLS_FAILED:
-        log_info("frontend %s: %s", c->fe->name, err);
+        log_limited(KP_CAUSE_HANDSHAKE, KP_LOG_INFO, "frontend %s: client %s: %s", c->fe->name,
+                    c->acc.client, err);
+        metrics_handshake_failed(tls_handshake_failure(c->tls));
         conn_close(c, err);
         break;
     case TLS_DONE:
@@ -255,6 +278,8 @@ void conn_start(struct worker *w, const struct kp_frontend *fe, size_t fe_index,
     c->cfd = fd;
     c->bfd = -1;
     c->state = CONN_HANDSHAKE;
+    access_begin(&c->acc, fd, ev_now(w->loop));
+    c->metrics_slot = metrics_conn_opened(fe->name);
     c->next = w->conns;
     if (w->conns != NULL)
         w->conns->prev = c;
@@ -266,7 +291,8 @@ void conn_start(struct worker *w, const struct kp_frontend *fe, size_t fe_index,
     c->cio.data = c->bio.data = c->timer.data = c;
     c->tls = tls_session_new(w->tls[fe_index], fd, err, sizeof err);
     if (c->tls == NULL) {
-        log_err("frontend %s: %s", fe->name, err);
+        log_err("frontend %s: client %s: %s", fe->name, c->acc.client, err);
+        metrics_handshake_failed(KP_HSF_INTERNAL);
         conn_close(c, err);
         return;
     }
@@ -282,7 +308,8 @@ static void pump(struct conn *c, int rc, int rb)
     int r = pump_run(c, rc, rb, reason, sizeof reason);
 
     if (r < 0) {
-        log_info("frontend %s: %s", c->fe->name, reason);
+        log_limited(KP_CAUSE_TRANSFER, KP_LOG_INFO, "frontend %s: client %s: %s", c->fe->name,
+                    c->acc.client, reason);
         conn_close(c, reason);
     } else if (r > 0)
         conn_close(c, "done");
@@ -334,7 +361,9 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     switch (c->state) {
     case CONN_HANDSHAKE:
-        log_info("frontend %s: handshake timeout", c->fe->name);
+        log_limited(KP_CAUSE_HANDSHAKE, KP_LOG_INFO, "frontend %s: client %s: handshake timeout",
+                    c->fe->name, c->acc.client);
+        metrics_handshake_failed(KP_HSF_TIMEOUT);
         conn_close(c, "handshake timeout");
         break;
     case CONN_CONNECTING:

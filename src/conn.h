@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "access.h"
 #include "config.h"
 
 struct worker;
@@ -35,6 +36,7 @@ struct dir {
     uint8_t want_c, want_b;     /* EV_READ / EV_WRITE this direction waits for, per socket */
     bool eof;                   /* the source has ended */
     bool done;                  /* ... and the end was passed on */
+    uint64_t bytes;             /* payload moved, for the access line */
 };
 
 struct conn {
@@ -54,6 +56,8 @@ struct conn {
     uint16_t proxy_len;
     uint32_t reply_off;         /* REPLYING: bytes of the reply already sent */
     struct dir c2b, b2c;
+    struct kp_access acc;       /* the client's address, what was negotiated, when */
+    int metrics_slot;           /* see metrics_conn_opened() */
 };
 
 /* Take over an accepted client socket. */

@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "config.h"
 #include "ktls.h"
 #include "log.h"
@@ -221,6 +222,7 @@ int main(int argc, char **argv)
     struct options o = { 0 };
     struct shared sh = { 0 };
     struct worker **workers;
+    struct kp_admin *admin;
     struct kp_config *cfg;
     char err[1024];
     sigset_t set;
@@ -261,6 +263,10 @@ int main(int argc, char **argv)
             log_err("%s", err);
             return EX_OSERR;
         }
+    if (admin_start(cfg, &admin, err, sizeof err) != 0) {
+        log_err("%s", err);
+        return EX_OSERR;
+    }
     drop_privileges(cfg);
     for (unsigned i = 0; i < cfg->workers; i++)
         if (worker_start(workers[i]) != 0) {
@@ -275,6 +281,7 @@ int main(int argc, char **argv)
         worker_stop(workers[i]);
     for (unsigned i = 0; i < cfg->workers; i++)
         worker_join_and_free(workers[i]);
+    admin_stop(admin);
     release(cfg, &sh, workers);
     log_notice("stopped");
     return 0;

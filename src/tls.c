@@ -487,8 +487,24 @@ enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen)
         copy_client_cn(s);
         return TLS_DONE;
     }
+    s->last_error = ret;
     mbed_error(err, errlen, "handshake failed", ret);
     return TLS_FAILED;
+}
+
+enum kp_hs_failure tls_handshake_failure(const struct tls_session *s)
+{
+    switch (s->last_error) {
+    case MBEDTLS_ERR_SSL_CONN_EOF:
+    case MBEDTLS_ERR_NET_RECV_FAILED:
+    case MBEDTLS_ERR_NET_SEND_FAILED:
+    case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+        return KP_HSF_CLOSED;
+    case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
+        return KP_HSF_ALERT;
+    default:
+        return KP_HSF_PROTOCOL;
+    }
 }
 
 void tls_session_info(struct tls_session *s, struct tls_info *info)
