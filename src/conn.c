@@ -54,7 +54,7 @@ void conn_close(struct conn *c, const char *reason)
 {
     struct worker *w = c->w;
 
-    log_debug("frontend %s: client %s: connection closed: %s", c->fe->name, c->acc.client, reason);
+    log_debug("frontend %s: connection closed: %s (client %s)", c->fe->name, reason, c->acc.client);
     if (w->sh->cfg->log_access) {
         struct access_end end = {
             .alpn = c->alpn, .backend = c->backend ? c->backend->name : NULL, .reason = reason,
@@ -108,8 +108,8 @@ static void continue_reply(struct conn *c)
 
 static void backend_unavailable(struct conn *c, const char *why)
 {
-    log_limited(KP_CAUSE_BACKEND, KP_LOG_WARNING, "frontend %s: client %s: backend %s unavailable: %s",
-                c->fe->name, c->acc.client, c->backend != NULL ? c->backend->name : "(none)", why);
+    log_limited(KP_CAUSE_BACKEND, KP_LOG_WARNING, "frontend %s: backend %s unavailable: %s (client %s)",
+                c->fe->name, c->backend != NULL ? c->backend->name : "(none)", why, c->acc.client);
     if (c->backend != NULL)
         metrics_backend_connect_failed();
     metrics_unavailable_reply();
@@ -201,8 +201,8 @@ static int hand_off(struct conn *c, char *err, size_t errlen)
     tls_forget_secrets(c->tls);
     if (r == KTLS_UNTOUCHED && c->w->sh->cfg->ktls == KP_KTLS_AUTO) {
         log_limited(KP_CAUSE_KTLS, KP_LOG_WARNING,
-                    "client %s: kTLS hand-off failed (%s); this connection stays in user space",
-                    c->acc.client, err);
+                    "kTLS hand-off failed (%s); this connection stays in user space (client %s)",
+                    err, c->acc.client);
         return 0;
     }
     return -1;
@@ -218,10 +218,9 @@ static void handshake_done(struct conn *c)
     metrics_handshake(info.version_name, info.suite_name);
     c->alpn = info.alpn;
     c->backend = backend_route(c->fe, info.sni, info.alpn);
-    log_debug("frontend %s: client %s: %s %s sni=%s alpn=%s -> %s", c->fe->name, c->acc.client,
-              info.version_name,
+    log_debug("frontend %s: %s %s sni=%s alpn=%s -> %s (client %s)", c->fe->name, info.version_name,
               info.suite_name, info.sni ? info.sni : "-", info.alpn ? info.alpn : "-",
-              c->backend ? c->backend->name : "(none)");
+              c->backend ? c->backend->name : "(none)", c->acc.client);
     if (c->backend != NULL &&
         backend_proxy_header(c->backend, c->cfd, &info, &c->proxy_hdr, &c->proxy_len) != 0) {
         conn_close(c, "cannot build the PROXY header");
@@ -229,8 +228,8 @@ static void handshake_done(struct conn *c)
     }
     /* info points into the session: not used past this line. */
     if (hand_off(c, err, sizeof err) != 0) {
-        log_limited(KP_CAUSE_KTLS, KP_LOG_ERR, "frontend %s: client %s: kTLS hand-off failed: %s",
-                    c->fe->name, c->acc.client, err);
+        log_limited(KP_CAUSE_KTLS, KP_LOG_ERR, "frontend %s: kTLS hand-off failed: %s (client %s)",
+                    c->fe->name, err, c->acc.client);
         metrics_handshake_failed(KP_HSF_KTLS);
         conn_close(c, "kTLS hand-off failed");
         return;
@@ -251,8 +250,8 @@ static void continue_handshake(struct conn *c)
         set_io(c, &c->cio, c->cfd, EV_WRITE);
         break;
     case TLS_FAILED:
-        log_limited(KP_CAUSE_HANDSHAKE, KP_LOG_INFO, "frontend %s: client %s: %s", c->fe->name,
-                    c->acc.client, err);
+        log_limited(KP_CAUSE_HANDSHAKE, KP_LOG_INFO, "frontend %s: %s (client %s)", c->fe->name,
+                    err, c->acc.client);
         metrics_handshake_failed(tls_handshake_failure(c->tls));
         conn_close(c, err);
         break;
@@ -291,7 +290,7 @@ void conn_start(struct worker *w, const struct kp_frontend *fe, size_t fe_index,
     c->cio.data = c->bio.data = c->timer.data = c;
     c->tls = tls_session_new(w->tls[fe_index], fd, err, sizeof err);
     if (c->tls == NULL) {
-        log_err("frontend %s: client %s: %s", fe->name, c->acc.client, err);
+        log_err("frontend %s: %s (client %s)", fe->name, err, c->acc.client);
         metrics_handshake_failed(KP_HSF_INTERNAL);
         conn_close(c, err);
         return;
@@ -308,8 +307,8 @@ static void pump(struct conn *c, int rc, int rb)
     int r = pump_run(c, rc, rb, reason, sizeof reason);
 
     if (r < 0) {
-        log_limited(KP_CAUSE_TRANSFER, KP_LOG_INFO, "frontend %s: client %s: %s", c->fe->name,
-                    c->acc.client, reason);
+        log_limited(KP_CAUSE_TRANSFER, KP_LOG_INFO, "frontend %s: %s (client %s)", c->fe->name,
+                    reason, c->acc.client);
         conn_close(c, reason);
     } else if (r > 0)
         conn_close(c, "done");
@@ -361,7 +360,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     switch (c->state) {
     case CONN_HANDSHAKE:
-        log_limited(KP_CAUSE_HANDSHAKE, KP_LOG_INFO, "frontend %s: client %s: handshake timeout",
+        log_limited(KP_CAUSE_HANDSHAKE, KP_LOG_INFO, "frontend %s: handshake timeout (client %s)",
                     c->fe->name, c->acc.client);
         metrics_handshake_failed(KP_HSF_TIMEOUT);
         conn_close(c, "handshake timeout");
