@@ -25,6 +25,7 @@ struct slot {
 
 struct block {
     struct block *next;
+    bool retired;               /* its thread ended: the next new thread takes it over */
     size_t n_fe, n_suites;      /* published with release stores */
     struct slot fe[KP_METRICS_MAX_FRONTENDS];
     struct slot suites[KP_METRICS_MAX_SUITES];
@@ -37,6 +38,8 @@ struct block {
 static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER; /* creation and scrape only */
 static struct block *blocks;
 static __thread struct block *self;
+static pthread_key_t exit_key;  /* only for its destructor: retire the block */
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 static uint64_t reloads_ok, reloads_failed;
 
 static const char *const hs_failure_names[KP_HSF_COUNT] = {
@@ -46,15 +49,44 @@ static const char *const hs_failure_names[KP_HSF_COUNT] = {
 
 /* ---- writing: only the owning thread ---- */
 
+static void retire(void *block)
+{
+    pthread_mutex_lock(&blocks_lock);
+    ((struct block *)block)->retired = true;
+    pthread_mutex_unlock(&blocks_lock);
+}
+
+static void make_exit_key(void)
+{
+    pthread_key_create(&exit_key, retire);
+}
+
+/* A thread's block: a retired one if there is one (its counts carry on, so
+ * sums never go down, and threads started by reloads do not add memory), or
+ * a new one. */
 static struct block *my_block(void)
 {
-    if (self == NULL && (self = calloc(1, sizeof *self)) != NULL) {
-        pthread_mutex_lock(&blocks_lock);
-        self->next = blocks;
-        blocks = self;
-        pthread_mutex_unlock(&blocks_lock);
+    struct block *b;
+
+    if (self != NULL)
+        return self;
+    pthread_once(&exit_key_once, make_exit_key);
+    pthread_mutex_lock(&blocks_lock);
+    for (b = blocks; b != NULL && !b->retired; b = b->next)
+        ;
+    if (b != NULL)
+        b->retired = false;
+    else if ((b = calloc(1, sizeof *b)) != NULL) {
+        b->next = blocks;
+        blocks = b;
     }
-    return self;
+    pthread_mutex_unlock(&blocks_lock);
+    if (b != NULL && pthread_setspecific(exit_key, b) != 0) {
+        retire(b); /* it could not be retired at exit: count nothing in this thread */
+        b = NULL;
+    }
+    self = b;
+    return b;
 }
 
 static void bump(uint64_t *counter, uint64_t n)
@@ -267,4 +299,15 @@ char *metrics_render(size_t *len)
         return NULL;
     }
     return text;
+}
+
+size_t metrics_blocks(void)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&blocks_lock);
+    for (const struct block *b = blocks; b != NULL; b = b->next)
+        n++;
+    pthread_mutex_unlock(&blocks_lock);
+    return n;
 }

@@ -48,4 +48,8 @@ void metrics_reload_result(bool ok);
  * terminated, length in *len; NULL if out of memory. */
 char *metrics_render(size_t *len);
 
+/* How many counter blocks exist: threads that end must not add to it (so a
+ * reload that replaces its worker threads keeps memory flat); for tests. */
+size_t metrics_blocks(void);
+
 #endif
