@@ -68,6 +68,8 @@ bad_handshakes() { # N: clients that speak no TLS, all at once, each until the p
     done
 } 2>/dev/null
 bad_handshakes $BAD
+# One client that connects and leaves without a word.
+(exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT")
 got_503=$(timeout 30 curl -sk -o /dev/null -w '%{http_code} %{local_port}' \
     "https://localhost:$DOWN_PORT/")
 check "curl gets a 503 when the backend is down" [ "${got_503% *}" = 503 ]
@@ -100,13 +102,15 @@ check "warnings name the client" \
 
 # ---- metrics against the traffic ----
 handshakes=$(awk '/^ktlsproxy_handshakes_total\{/ { s += $2 } END { print s + 0 }' "$T/metrics.txt")
-check "connections_total{web} = $((GOOD + BAD))" \
-    [ "$(value 'ktlsproxy_connections_total{frontend="web"}')" = $((GOOD + BAD)) ]
+check "connections_total{web} = $((GOOD + BAD + 1))" \
+    [ "$(value 'ktlsproxy_connections_total{frontend="web"}')" = $((GOOD + BAD + 1)) ]
 check "connections_total{down} = 1" [ "$(value 'ktlsproxy_connections_total{frontend="down"}')" = 1 ]
 check "connections_open{web} = 0 at the end" [ "$(value 'ktlsproxy_connections_open{frontend="web"}')" = 0 ]
 check "handshakes_total sums to $((GOOD + 1))" [ "$handshakes" = $((GOOD + 1)) ]
 check "handshake_failures_total{protocol} = $BAD" \
     [ "$(value 'ktlsproxy_handshake_failures_total{reason="protocol"}')" = $BAD ]
+check "handshake_failures_total{closed} = 1" \
+    [ "$(value 'ktlsproxy_handshake_failures_total{reason="closed"}')" = 1 ]
 check "tls_connections_total{$MODE} = $((GOOD + 1))" \
     [ "$(value "ktlsproxy_tls_connections_total{mode=\"$MODE\"}")" = $((GOOD + 1)) ]
 if [ "$IN_VM" = 1 ]; then
@@ -144,8 +148,8 @@ sleep 0.2
 shown=$(grep -cE 'info: frontend web: handshake failed: .* \(client 127\.0\.0\.1:[0-9]+\)$' "$T/proxy.log")
 suppressed=$(grep -oE 'suppressed [0-9]+ similar messages \(handshake\)' "$T/proxy.log" |
     awk '{ s += $2 } END { print s + 0 }')
-echo "# bad handshakes: $((BAD + FLOOD + 1)), lines shown $shown, reported suppressed $suppressed"
-check "flood: shown + suppressed = every bad handshake" [ $((shown + suppressed)) = $((BAD + FLOOD + 1)) ]
+echo "# bad handshakes: $((BAD + 1 + FLOOD + 1)), lines shown $shown, reported suppressed $suppressed"
+check "flood: shown + suppressed = every bad handshake" [ $((shown + suppressed)) = $((BAD + 1 + FLOOD + 1)) ]
 check "flood: at most $((3 * 10)) lines shown" [ "$shown" -le 30 ]
 metrics >"$T/metrics.txt"
 check "handshake_failures_total{protocol} counts the flood" \
@@ -159,4 +163,21 @@ check "admin on a unix socket serves /metrics" \
     grep -q '^ktlsproxy_build_info' <(timeout 10 curl -sS --unix-socket "$T/admin.sock" http://x/metrics)
 check "daemon with a unix admin socket stops cleanly" stop_proxy
 check "the unix admin socket is removed at exit" [ ! -e "$T/admin.sock" ]
+
+# ---- log = auto (the default): stderr, unless stderr is /dev/null ----
+# Under strace, to see whether the daemon connects to syslog's /dev/log.
+run_auto() { # STDERR_FILE
+    rm -f "$T"/st.*
+    strace -ff -qq -e trace=connect -o "$T/st" "$KTLSPROXY" -c "$T/obs-unix.ini" 2>"$1" &
+    local strace_pid=$! daemon=""
+    wait_port 127.0.0.1 $PROXY_PORT || return 1
+    daemon=$(ps -o pid= --ppid $strace_pid | tr -d ' ')
+    kill -TERM "$daemon" && wait $strace_pid
+}
+syslog_connects() { cat "$T"/st.* | grep -c 'sun_path="/dev/log"'; }
+run_auto "$T/auto.log"
+check "log = auto with stderr on a file: no syslog" [ "$(syslog_connects)" = 0 ]
+check "log = auto with stderr on a file: logs there" grep -q 'notice: started' "$T/auto.log"
+run_auto /dev/null
+check "log = auto with stderr on /dev/null: syslog" [ "$(syslog_connects)" -ge 1 ]
 finish
