@@ -70,15 +70,20 @@ static void connection(const char *fe, bool close)
         metrics_conn_closed(slot);
 }
 
+/* Both workers live while either counts, so each has a block of its own. */
+static pthread_barrier_t both_alive;
+
 static void *worker(void *arg)
 {
     (void)arg;
+    pthread_barrier_wait(&both_alive);
     connection("web", true);
     connection("web", false);
     connection("api", true);
     metrics_handshake("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384");
     metrics_handshake_failed(KP_HSF_TIMEOUT);
     metrics_tls_mode(false);
+    pthread_barrier_wait(&both_alive);
     return NULL;
 }
 
@@ -88,10 +93,13 @@ static void test_sums_over_threads(void **state)
     char *text;
 
     (void)state;
+    pthread_barrier_init(&both_alive, NULL, 2);
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, worker, NULL), 0);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&both_alive);
+    assert_int_equal(metrics_blocks(), 2);
     connection("web", true);
     metrics_handshake_failed(KP_HSF_ALERT);
     metrics_backend_connect_failed();
