@@ -785,36 +785,6 @@ test_admin_and_access_log(void **state)
     config_free(cfg);
 }
 
-static const struct {
-    const char *text;
-    const char *message;
-} admin_errors[] = {
-    { "[admin]\n" MINIMAL, "test.ini:1: [admin] needs listen = 127.0.0.1:PORT or unix:/PATH" },
-    { "[admin]\nlisten = *:9443\n" MINIMAL, "test.ini:1: [admin] listen = *:9443 is not a "
-      "loopback address (set allow_public = yes to serve metrics there)" },
-    { "[admin]\nlisten = [::]:9443\nallow_public = no\n" MINIMAL, "test.ini:1: [admin] listen = "
-      "[::]:9443 is not a loopback address (set allow_public = yes to serve metrics there)" },
-    { "[admin]\nlisten = localhost:9443\n" MINIMAL, "test.ini:2: bad value 'localhost:9443' "
-      "for listen: 'localhost' is not an IP address" },
-    { "[admin]\nallow_public = perhaps\n" MINIMAL,
-      "test.ini:2: bad value 'perhaps' for allow_public (allowed: yes, no)" },
-    { "[admin]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n" MINIMAL,
-      "test.ini:3: duplicate key 'listen' (first set at line 2)" },
-    { "[admin]\nlisten = 127.0.0.1:1\n[admin]\n" MINIMAL,
-      "test.ini:3: duplicate section [admin] (first at line 1)" },
-    { "[admin x]\nlisten = 127.0.0.1:1\n" MINIMAL, "test.ini:1: [admin] takes no name" },
-    { "[admin]\nport = 1\n" MINIMAL,
-      "test.ini:2: unknown key 'port' in [admin] (allowed: listen, allow_public)" },
-};
-
-static void
-test_admin_errors(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof admin_errors / sizeof admin_errors[0]; i++)
-        assert_load_error(admin_errors[i].text, admin_errors[i].message);
-}
-
 /* ---- errors about sections and the file as a whole ---- */
 
 struct file_error {
@@ -887,6 +857,23 @@ static const struct file_error file_errors[] = {
     { BACKEND "[frontend listen]\nlisten = [::1]:443\ncert = @D@/cert.pem\nbackend = app\n"
       "[frontend other]\nlisten = [::1]:443\n",
       "test.ini:8: listen address '[::1]:443' is already used by frontend 'listen'" },
+    /* [admin] */
+    { "[admin]\n" MINIMAL, "test.ini:1: [admin] needs listen = 127.0.0.1:PORT or unix:/PATH" },
+    { "[admin]\nlisten = *:9443\n" MINIMAL, "test.ini:1: [admin] listen = *:9443 is not a "
+      "loopback address (set allow_public = yes to serve metrics there)" },
+    { "[admin]\nlisten = [::]:9443\nallow_public = no\n" MINIMAL, "test.ini:1: [admin] listen = "
+      "[::]:9443 is not a loopback address (set allow_public = yes to serve metrics there)" },
+    { "[admin]\nlisten = localhost:9443\n" MINIMAL, "test.ini:2: bad value 'localhost:9443' "
+      "for listen: 'localhost' is not an IP address" },
+    { "[admin]\nallow_public = perhaps\n" MINIMAL,
+      "test.ini:2: bad value 'perhaps' for allow_public (allowed: yes, no)" },
+    { "[admin]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n" MINIMAL,
+      "test.ini:3: duplicate key 'listen' (first set at line 2)" },
+    { "[admin]\nlisten = 127.0.0.1:1\n[admin]\n" MINIMAL,
+      "test.ini:3: duplicate section [admin] (first at line 1)" },
+    { "[admin x]\nlisten = 127.0.0.1:1\n" MINIMAL, "test.ini:1: [admin] takes no name" },
+    { "[admin]\nport = 1\n" MINIMAL,
+      "test.ini:2: unknown key 'port' in [admin] (allowed: listen, allow_public)" },
 };
 
 static void
@@ -1441,7 +1428,6 @@ main(void)
         cmocka_unit_test(test_key_errors),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_admin_and_access_log),
-        cmocka_unit_test(test_admin_errors),
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_buffer_is_not_read_past_len),
         cmocka_unit_test(test_small_error_buffer),
