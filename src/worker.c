@@ -62,7 +62,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                log_warn("worker %u: accept: %s", w->id, strerror(errno));
+                log_limited(KP_CAUSE_ACCEPT, KP_LOG_WARNING, "worker %u: accept: %s", w->id,
+                            strerror(errno));
             return;
         }
         conn_start(w, &w->sh->cfg->frontends[l->fe], l->fe, fd);
