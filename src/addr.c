@@ -134,3 +134,19 @@ config_parse_addr(const char *text, struct kp_addr *out, bool allow_unix, char *
     strcpy(out->text, text);
     return true;
 }
+
+bool addr_is_loopback(const struct kp_addr *a)
+{
+    const struct sockaddr_in *in = (const void *)&a->ss;
+    const struct sockaddr_in6 *in6 = (const void *)&a->ss;
+
+    switch (a->ss.ss_family) {
+    case AF_UNIX:
+        return true;
+    case AF_INET:
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    case AF_INET6:
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+    }
+    return false;
+}

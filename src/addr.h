@@ -20,4 +20,8 @@ struct kp_addr {
 bool config_parse_addr(const char *text, struct kp_addr *out, bool allow_unix,
                        char *err, size_t errlen);
 
+/* A loopback address (127/8, ::1) or a unix socket: reachable only from
+ * this machine. */
+bool addr_is_loopback(const struct kp_addr *a);
+
 #endif

@@ -47,7 +47,7 @@
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 #define HOSTNAME_CHARS \
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
-#define SECTIONS            "[global], [frontend NAME], [backend NAME]"
+#define SECTIONS            "[global], [frontend NAME], [backend NAME], [admin]"
 
 struct keyword {
     const char *name;
@@ -67,7 +67,7 @@ struct section_rules {
 
 static const struct keyword yes_no[] = { { "yes", 1 }, { "no", 0 }, { NULL, 0 } };
 static const struct keyword log_targets[] = {
-    { "stderr", KP_LOG_STDERR }, { "syslog", KP_LOG_SYSLOG }, { NULL, 0 },
+    { "auto", KP_LOG_AUTO }, { "stderr", KP_LOG_STDERR }, { "syslog", KP_LOG_SYSLOG }, { NULL, 0 },
 };
 static const struct keyword log_levels[] = {
     { "error", KP_LOG_ERR }, { "warning", KP_LOG_WARNING }, { "notice", KP_LOG_NOTICE },
@@ -544,6 +544,40 @@ set_global_ktls(struct parser *p, const char *value)
     return true;
 }
 
+static bool
+set_global_log_access(struct parser *p, const char *value)
+{
+    return parse_yes_no(p, value, &p->cfg->log_access);
+}
+
+/* ---- [admin] ---- */
+
+static bool
+set_admin_listen(struct parser *p, const char *value)
+{
+    return parse_addr_value(p, value, true, &p->cfg->admin.listen);
+}
+
+static bool
+set_admin_allow_public(struct parser *p, const char *value)
+{
+    return parse_yes_no(p, value, &p->cfg->admin.allow_public);
+}
+
+/* Metrics name frontends and traffic: not for the world unless asked. */
+static bool
+check_admin(struct parser *p)
+{
+    const struct kp_admin_conf *ad = &p->cfg->admin;
+
+    if (ad->listen.len == 0)
+        return fail_at(p, ad->line, "[admin] needs listen = 127.0.0.1:PORT or unix:/PATH");
+    if (!addr_is_loopback(&ad->listen) && !ad->allow_public)
+        return fail_at(p, ad->line, "[admin] listen = %s is not a loopback address "
+                       "(set allow_public = yes to serve metrics there)", ad->listen.text);
+    return true;
+}
+
 /* ---- [frontend NAME] ---- */
 
 static bool
@@ -844,7 +878,12 @@ set_backend_http2(struct parser *p, const char *value)
     X(global, max_connections, ONCE) \
     X(global, max_handshakes, ONCE) \
     X(global, drain_timeout, ONCE) \
-    X(global, ktls, ONCE)
+    X(global, ktls, ONCE) \
+    X(global, log_access, ONCE)
+
+#define ADMIN_KEYS(X) \
+    X(admin, listen, ONCE) \
+    X(admin, allow_public, ONCE)
 
 #define FRONTEND_KEYS(X) \
     X(frontend, listen, REPEATED) \
@@ -874,21 +913,24 @@ set_backend_http2(struct parser *p, const char *value)
 static const struct key_rule global_rules[] = { GLOBAL_KEYS(KEY_RULE) };
 static const struct key_rule frontend_rules[] = { FRONTEND_KEYS(KEY_RULE) };
 static const struct key_rule backend_rules[] = { BACKEND_KEYS(KEY_RULE) };
+static const struct key_rule admin_rules[] = { ADMIN_KEYS(KEY_RULE) };
 
 #define RULES(table) { table, sizeof table / sizeof table[0] }
 static const struct section_rules section_rules[] = {
     [SECTION_GLOBAL] = RULES(global_rules),
     [SECTION_FRONTEND] = RULES(frontend_rules),
     [SECTION_BACKEND] = RULES(backend_rules),
+    [SECTION_ADMIN] = RULES(admin_rules),
 };
 
 _Static_assert(sizeof frontend_rules / sizeof frontend_rules[0] <= MAX_SECTION_KEYS
                && sizeof global_rules / sizeof global_rules[0] <= MAX_SECTION_KEYS
-               && sizeof backend_rules / sizeof backend_rules[0] <= MAX_SECTION_KEYS,
+               && sizeof backend_rules / sizeof backend_rules[0] <= MAX_SECTION_KEYS
+               && sizeof admin_rules / sizeof admin_rules[0] <= MAX_SECTION_KEYS,
                "MAX_SECTION_KEYS too small");
 
 const char *const config_known_keys[] = {
-    GLOBAL_KEYS(KEY_NAME) FRONTEND_KEYS(KEY_NAME) BACKEND_KEYS(KEY_NAME) NULL
+    GLOBAL_KEYS(KEY_NAME) FRONTEND_KEYS(KEY_NAME) BACKEND_KEYS(KEY_NAME) ADMIN_KEYS(KEY_NAME) NULL
 };
 
 const char *
@@ -998,6 +1040,18 @@ open_backend(struct parser *p, const char *name)
 }
 
 static bool
+open_admin(struct parser *p, const char *name)
+{
+    if (name[0] != '\0')
+        return fail(p, "[admin] takes no name");
+    if (p->cfg->admin.line)
+        return fail(p, "duplicate section [admin] (first at line %d)", p->cfg->admin.line);
+    p->cfg->admin.line = p->line;
+    begin_section(p, SECTION_ADMIN);
+    return true;
+}
+
+static bool
 has_default_backend(const struct parser *p, size_t frontend)
 {
     for (size_t i = 0; i < p->n_refs; i++) {
@@ -1064,6 +1118,8 @@ close_section(struct parser *p)
         return check_frontend(p);
     case SECTION_BACKEND:
         return check_backend(p);
+    case SECTION_ADMIN:
+        return check_admin(p);
     case SECTION_NONE:
     case SECTION_GLOBAL:
         break;
@@ -1096,6 +1152,8 @@ section_header(struct parser *p, const char *line)
         open_frontend(p, type_end + strspn(type_end, WORD_SEPARATORS));
     else if (len == 7 && strncmp(name, "backend", len) == 0)
         open_backend(p, type_end + strspn(type_end, WORD_SEPARATORS));
+    else if (len == 5 && strncmp(name, "admin", len) == 0)
+        open_admin(p, type_end + strspn(type_end, WORD_SEPARATORS));
     else
         fail(p, "unknown section [%s] (allowed: %s)", name, SECTIONS);
     free(text);
@@ -1148,6 +1206,9 @@ section_title(struct parser *p, char *buf, size_t len)
         break;
     case SECTION_BACKEND:
         snprintf(buf, len, "[backend %s]", current_backend(p)->name);
+        break;
+    case SECTION_ADMIN:
+        snprintf(buf, len, "[admin]");
         break;
     case SECTION_GLOBAL:
     case SECTION_NONE:
@@ -1297,7 +1358,7 @@ config_parser_start(struct parser *p, const char *file)
         return false;
     }
     cfg->workers = default_workers();
-    cfg->log_target = KP_LOG_STDERR;
+    cfg->log_target = KP_LOG_AUTO;
     cfg->log_level = KP_LOG_INFO;
     cfg->max_connections = DEFAULT_CONNECTIONS;
     cfg->max_handshakes = DEFAULT_HANDSHAKES;

@@ -19,7 +19,7 @@
 #define KP_EX_CONFIG 78 /* sysexits.h EX_CONFIG */
 
 enum kp_ktls_mode { KP_KTLS_AUTO, KP_KTLS_REQUIRED };
-enum kp_log_target { KP_LOG_STDERR, KP_LOG_SYSLOG };
+enum kp_log_target { KP_LOG_STDERR, KP_LOG_SYSLOG, KP_LOG_AUTO };
 /* Same numbering as syslog priorities. */
 enum kp_log_level { KP_LOG_ERR = 3, KP_LOG_WARNING = 4, KP_LOG_NOTICE = 5, KP_LOG_INFO = 6, KP_LOG_DEBUG = 7 };
 enum kp_proxy_proto { KP_PROXY_OFF, KP_PROXY_V1, KP_PROXY_V2 };
@@ -79,6 +79,13 @@ struct kp_frontend {
     int line;
 };
 
+/* [admin]: the metrics listener; line == 0 when the section is absent. */
+struct kp_admin_conf {
+    struct kp_addr listen;
+    bool allow_public;          /* a non-loopback address was asked for explicitly */
+    int line;
+};
+
 struct kp_config {
     char *file;                 /* where it came from ("command line" for CLI mode) */
     unsigned workers;
@@ -89,6 +96,8 @@ struct kp_config {
     unsigned max_handshakes;    /* per worker; a new connection evicts the oldest handshake */
     unsigned drain_timeout_ms;  /* SIGTERM: how long established connections may finish */
     enum kp_ktls_mode ktls;
+    bool log_access;            /* one line per connection */
+    struct kp_admin_conf admin;
     struct kp_frontend *frontends; size_t n_frontends;
     struct kp_backend *backends;   size_t n_backends;
 };

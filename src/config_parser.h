@@ -15,7 +15,7 @@
 #define NO_ROUTE         ((size_t)-1)
 #define MAX_SECTION_KEYS 16
 
-enum section_kind { SECTION_NONE, SECTION_GLOBAL, SECTION_FRONTEND, SECTION_BACKEND };
+enum section_kind { SECTION_NONE, SECTION_GLOBAL, SECTION_FRONTEND, SECTION_BACKEND, SECTION_ADMIN };
 
 /* A backend named by a frontend, looked up once every backend is known. */
 struct backend_ref {

@@ -16,6 +16,7 @@
 #include "keepalive.h"
 #include "ktls.h"
 #include "log.h"
+#include "metrics.h"
 #include "pump.h"
 #include "reply.h"
 #include "tls.h"
@@ -96,6 +97,16 @@ void conn_close(struct conn *c, const char *reason)
     if (c->state == CONN_HANDSHAKE)
         handshake_leave(c);
     log_debug("worker %u: connection closed: %s", w->id, reason);
+    log_debug("frontend %s: connection closed: %s (client %s)", c->fe->name, reason, c->acc.client);
+    if (c->gen->cfg->log_access) {
+        struct access_end end = {
+            .alpn = c->alpn, .backend = c->backend ? c->backend->name : NULL, .reason = reason,
+            .ktls = c->ktls, .bytes_in = c->c2b.bytes, .bytes_out = c->b2c.bytes,
+        };
+        access_log(&c->acc, c->fe, &end, ev_now(w->loop));
+    }
+    metrics_conn_closed(c->metrics_slot);
+    access_free(&c->acc);
     ev_io_stop(w->loop, &c->cio);
     ev_io_stop(w->loop, &c->bio);
     ev_timer_stop(w->loop, &c->timer);
@@ -152,8 +163,11 @@ static void continue_reply(struct conn *c)
 
 static void backend_unavailable(struct conn *c, const char *why)
 {
-    log_warn("frontend %s: backend %s unavailable: %s", c->fe->name,
-             c->backend != NULL ? c->backend->name : "(none)", why);
+    log_limited(KP_CAUSE_BACKEND, KP_LOG_WARNING, "frontend %s: backend %s unavailable: %s (client %s)",
+                c->fe->name, c->backend != NULL ? c->backend->name : "(none)", why, c->acc.client);
+    if (c->backend != NULL)
+        metrics_backend_connect_failed();
+    metrics_unavailable_reply();
     if (c->bfd >= 0) {
         ev_io_stop(c->w->loop, &c->bio);
         close(c->bfd);
@@ -273,7 +287,9 @@ static int hand_off(struct conn *c, char *err, size_t errlen)
     if (r == KTLS_UNSUPPORTED && c->gen->cfg->ktls == KP_KTLS_AUTO)
         return 0; /* said once at start-up */
     if (r == KTLS_UNTOUCHED && c->gen->cfg->ktls == KP_KTLS_AUTO) {
-        log_warn("kTLS hand-off failed (%s); this connection stays in user space", err);
+        log_limited(KP_CAUSE_KTLS, KP_LOG_WARNING,
+                    "kTLS hand-off failed (%s); this connection stays in user space (client %s)",
+                    err, c->acc.client);
         return 0;
     }
     return -1;
@@ -287,11 +303,13 @@ static void handshake_done(struct conn *c)
     handshake_leave(c);
     c->state = CONN_CONNECTING;
     tls_session_info(c->tls, &info);
+    access_handshake(&c->acc, &info, ev_now(c->w->loop));
+    metrics_handshake(info.version_name, info.suite_name);
     c->alpn = info.alpn;
     c->backend = backend_route(c->fe, info.sni, info.alpn);
-    log_debug("frontend %s: %s %s sni=%s alpn=%s -> %s", c->fe->name, info.version_name,
+    log_debug("frontend %s: %s %s sni=%s alpn=%s -> %s (client %s)", c->fe->name, info.version_name,
               info.suite_name, info.sni ? info.sni : "-", info.alpn ? info.alpn : "-",
-              c->backend ? c->backend->name : "(none)");
+              c->backend ? c->backend->name : "(none)", c->acc.client);
     if (c->backend != NULL &&
         backend_proxy_header(c->backend, c->cfd, &info, &c->proxy_hdr, &c->proxy_len) != 0) {
         conn_close(c, "cannot build the PROXY header");
@@ -299,10 +317,13 @@ static void handshake_done(struct conn *c)
     }
     /* info points into the session: not used past this line. */
     if (hand_off(c, err, sizeof err) != 0) {
-        log_err("kTLS hand-off failed: %s", err);
+        log_limited(KP_CAUSE_KTLS, KP_LOG_ERR, "frontend %s: kTLS hand-off failed: %s (client %s)",
+                    c->fe->name, err, c->acc.client);
+        metrics_handshake_failed(KP_HSF_KTLS);
         conn_close(c, "kTLS hand-off failed");
         return;
     }
+    metrics_tls_mode(c->ktls);
     connect_backend(c);
 }
 
@@ -323,7 +344,9 @@ static void continue_handshake(struct conn *c)
         set_io(c, &c->cio, c->cfd, EV_WRITE);
         break;
     case TLS_FAILED:
-        log_info("frontend %s: %s", c->fe->name, err);
+        log_limited(KP_CAUSE_HANDSHAKE, KP_LOG_INFO, "frontend %s: %s (client %s)", c->fe->name,
+                    err, c->acc.client);
+        metrics_handshake_failed(tls_handshake_failure(c->tls));
         conn_close(c, err);
         break;
     case TLS_DONE:
@@ -365,6 +388,8 @@ void conn_start(struct worker *w, struct kp_gen *g, size_t fe_index, int fd)
     c->bfd = -1;
     kp_keepalive(fd);
     set_nodelay(fd);
+    access_begin(&c->acc, fd, ev_now(w->loop));
+    c->metrics_slot = metrics_conn_opened(fe->name);
     c->next = w->conns;
     if (w->conns != NULL)
         w->conns->prev = c;
@@ -377,7 +402,8 @@ void conn_start(struct worker *w, struct kp_gen *g, size_t fe_index, int fd)
     handshake_enter(c);
     c->tls = tls_session_new(gen_tls(g, w->id, fe_index), fd, err, sizeof err);
     if (c->tls == NULL) {
-        log_err("frontend %s: %s", fe->name, err);
+        log_err("frontend %s: %s (client %s)", fe->name, err, c->acc.client);
+        metrics_handshake_failed(KP_HSF_INTERNAL);
         conn_close(c, err);
         return;
     }
@@ -393,7 +419,8 @@ static void pump(struct conn *c, int rc, int rb)
     int r = pump_run(c, rc, rb, reason, sizeof reason);
 
     if (r < 0) {
-        log_info("frontend %s: %s", c->fe->name, reason);
+        log_limited(KP_CAUSE_TRANSFER, KP_LOG_INFO, "frontend %s: %s (client %s)", c->fe->name,
+                    reason, c->acc.client);
         conn_close(c, reason);
     } else if (r > 0)
         conn_close(c, "done");
@@ -445,7 +472,9 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     switch (c->state) {
     case CONN_HANDSHAKE:
-        log_info("frontend %s: handshake timeout", c->fe->name);
+        log_limited(KP_CAUSE_HANDSHAKE, KP_LOG_INFO, "frontend %s: handshake timeout (client %s)",
+                    c->fe->name, c->acc.client);
+        metrics_handshake_failed(KP_HSF_TIMEOUT);
         conn_close(c, "handshake timeout");
         break;
     case CONN_CONNECTING:

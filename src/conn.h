@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "access.h"
 #include "config.h"
 
 struct worker;
@@ -36,6 +37,7 @@ struct dir {
     uint8_t want_c, want_b;     /* EV_READ / EV_WRITE this direction waits for, per socket */
     bool eof;                   /* the source has ended */
     bool done;                  /* ... and the end was passed on */
+    uint64_t bytes;             /* payload moved, for the access line */
 };
 
 struct conn {
@@ -60,6 +62,8 @@ struct conn {
     ev_tstamp connect_deadline; /* CONNECTING: when the backend's connect timeout ends */
     bool backend_full;          /* CONNECTING: unix backlog full, connect() again on the timer */
     struct dir c2b, b2c;
+    struct kp_access acc;       /* the client's address, what was negotiated, when */
+    int metrics_slot;           /* see metrics_conn_opened() */
 };
 
 /* Take over an accepted client socket, with its slot in the process-wide

@@ -17,11 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "config.h"
 #include "gen.h"
 #include "ktls.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "pump.h"
 #include "sd_notify.h"
 #include "privs.h"
@@ -215,6 +217,7 @@ struct daemon {
     struct shared sh;
     struct kp_listeners ls;
     struct kp_gen *gen;         /* main's reference on the current generation */
+    struct kp_admin *admin;     /* the metrics listener, NULL without [admin] */
 };
 
 static void notify_status(const struct daemon *d, const char *extra)
@@ -269,6 +272,7 @@ static void reload(struct daemon *d)
         else if ((g = gen_new(cfg, d->sh.n_workers, &d->ls, err, sizeof err)) == NULL)
             listeners_close_unused(&d->ls, d->gen->cfg);
     }
+    metrics_reload_result(g != NULL);
     if (g == NULL)
         log_err("reload failed, the running configuration stays: %s", err);
     else {
@@ -330,6 +334,11 @@ static void start_workers(struct daemon *d)
             log_err("%s", err);
             exit(EX_OSERR);
         }
+    /* Before dropping privileges: the admin address may be a privileged port. */
+    if (admin_start(d->gen->cfg, &d->admin, err, sizeof err) != 0) {
+        log_err("%s", err);
+        exit(EX_OSERR);
+    }
     if (privs_drop(d->gen->cfg->user, d->gen->cfg->group, err, sizeof err) != 0) {
         log_err("%s", err);
         exit(EX_OSERR);
@@ -407,6 +416,7 @@ int main(int argc, char **argv)
                d.gen->cfg->n_frontends, d.sh.ktls ? "on" : "off (user-space fallback)");
     notify_status(&d, "READY=1\n");
     run(&d, &set);
+    admin_stop(d.admin);
     gen_unref(d.gen);
     listeners_free(&d.ls);
     free(d.sh.workers);

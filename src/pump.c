@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "ktls.h"
 #include "log.h"
+#include "metrics.h"
 #include "pump.h"
 #include "tls.h"
 #include "worker.h"
@@ -289,6 +290,8 @@ static int dir_run(struct conn *c, struct dir *d, char *reason, size_t len)
             if (n < 0)
                 return n == IO_WAIT ? 0 : -1;
             d->pending -= (uint32_t)n;
+            d->bytes += (uint64_t)n;
+            metrics_bytes(is_c2b(c, d), (size_t)n);
             moved += (size_t)n;
             c->last_active = ev_now(c->w->loop);
             continue;

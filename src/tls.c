@@ -422,11 +422,27 @@ enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen)
         copy_client_cn(s);
         return TLS_DONE;
     }
+    s->last_error = ret;
     if (s->refused != NULL)
         snprintf(err, errlen, "handshake failed: %s", s->refused);
     else
         tls_mbed_error(err, errlen, "handshake failed", ret);
     return TLS_FAILED;
+}
+
+enum kp_hs_failure tls_handshake_failure(const struct tls_session *s)
+{
+    switch (s->last_error) {
+    case MBEDTLS_ERR_SSL_CONN_EOF:
+    case MBEDTLS_ERR_NET_RECV_FAILED:
+    case MBEDTLS_ERR_NET_SEND_FAILED:
+    case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+        return KP_HSF_CLOSED;
+    case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
+        return KP_HSF_ALERT;
+    default:
+        return KP_HSF_PROTOCOL;
+    }
 }
 
 void tls_session_info(struct tls_session *s, struct tls_info *info)

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "ktls_keys.h"
+#include "metrics.h"
 
 struct tls_frontend;   /* one per frontend per worker thread */
 struct tls_session;    /* one per connection, freed at hand-off */
@@ -47,6 +48,8 @@ void tls_session_free(struct tls_session *s);
 
 enum tls_step { TLS_DONE, TLS_WANT_READ, TLS_WANT_WRITE, TLS_FAILED };
 enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen);
+/* After TLS_FAILED: why, for the metrics. */
+enum kp_hs_failure tls_handshake_failure(const struct tls_session *s);
 
 /* What the handshake negotiated; valid after TLS_DONE.  The strings live as
  * long as the session (alpn: as long as the frontend). */

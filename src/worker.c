@@ -101,7 +101,7 @@ static bool accept_some(struct worker *w, struct kp_gen *g, int fd, size_t fe, i
                 return false;
             }
             if (e != EAGAIN && e != EINTR && e != ECONNABORTED)
-                log_info("accept: %s", strerror(e));
+                log_limited(KP_CAUSE_ACCEPT, KP_LOG_INFO, "accept: %s", strerror(e));
             return true;
         }
         conn_start(w, g, fe, cfd);

@@ -229,8 +229,10 @@ test_defaults(void **state)
     assert_int_equal(cfg->workers, cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);
     assert_null(cfg->user);
     assert_null(cfg->group);
-    assert_int_equal(cfg->log_target, KP_LOG_STDERR);
+    assert_int_equal(cfg->log_target, KP_LOG_AUTO);
     assert_int_equal(cfg->log_level, KP_LOG_INFO);
+    assert_false(cfg->log_access);
+    assert_int_equal(cfg->admin.line, 0);
     assert_int_equal(cfg->max_connections, 10000);
     assert_int_equal(cfg->max_handshakes, 1000);
     assert_int_equal(cfg->drain_timeout_ms, 30000);
@@ -642,7 +644,9 @@ static const struct key_error key_errors[] = {
     { "global", "drain_timeout = -1", 2, "bad duration '-1' for drain_timeout" },
     { "global", "drain_timeout = 25h", 2, "bad duration '25h' for drain_timeout" },
     { "global", "drain_timeout = 0s", 2, "bad duration '0s' for drain_timeout" },
-    { "global", "log = file", 2, "bad value 'file' for log (allowed: stderr, syslog)" },
+    { "global", "log = file", 2, "bad value 'file' for log (allowed: auto, stderr, syslog)" },
+    { "global", "log_access = sometimes", 2,
+      "bad value 'sometimes' for log_access (allowed: yes, no)" },
     { "global", "log_level = verbose", 2,
       "bad value 'verbose' for log_level (allowed: error, warning, notice, info, debug)" },
     { "global", "ktls = off", 2, "bad value 'off' for ktls (allowed: auto, required)" },
@@ -651,7 +655,7 @@ static const struct key_error key_errors[] = {
     { "global", "group = no-such-group-ktlsproxy", 2,
       "group 'no-such-group-ktlsproxy' does not exist" },
     { "global", "listen = *:443", 2, "unknown key 'listen' in [global] (allowed: workers, user, "
-      "group, log, log_level, max_connections, max_handshakes, drain_timeout, ktls)" },
+      "group, log, log_level, max_connections, max_handshakes, drain_timeout, ktls, log_access)" },
 
     { "frontend", "listne = *:443", 4, "unknown key 'listne' in [frontend web] (allowed: listen, "
       "cert, sni_strict, tls_versions, ciphers, groups, alpn, handshake_timeout, idle_timeout, "
@@ -771,6 +775,33 @@ test_key_errors(void **state)
     }
 }
 
+/* ---- [admin] and log_access ---- */
+
+static void
+test_admin_and_access_log(void **state)
+{
+    struct kp_config *cfg;
+
+    (void)state;
+    cfg = load_ok("[global]\nlog = auto\nlog_access = yes\n\n[admin]\nlisten = 127.0.0.1:9443\n"
+                  MINIMAL);
+    assert_int_equal(cfg->log_target, KP_LOG_AUTO);
+    assert_true(cfg->log_access);
+    assert_int_equal(cfg->admin.line, 5);
+    assert_string_equal(cfg->admin.listen.text, "127.0.0.1:9443");
+    assert_false(cfg->admin.allow_public);
+    config_free(cfg);
+    cfg = load_ok("[admin]\nlisten = [::1]:9443\n" MINIMAL);
+    assert_string_equal(cfg->admin.listen.text, "[::1]:9443");
+    config_free(cfg);
+    cfg = load_ok("[admin]\nlisten = unix:/run/ktlsproxy/admin.sock\n" MINIMAL);
+    assert_string_equal(cfg->admin.listen.text, "unix:/run/ktlsproxy/admin.sock");
+    config_free(cfg);
+    cfg = load_ok("[admin]\nlisten = 192.0.2.1:9443\nallow_public = yes\n" MINIMAL);
+    assert_true(cfg->admin.allow_public);
+    config_free(cfg);
+}
+
 /* ---- errors about sections and the file as a whole ---- */
 
 struct file_error {
@@ -783,11 +814,11 @@ static const struct file_error file_errors[] = {
     { "[global]\nworkers = 2\n" BACKEND,
       "test.ini: no frontend defined (add a [frontend NAME] section)" },
     { "workers = 2\n[global]\n", "test.ini:1: key 'workers' outside of any section "
-      "(allowed sections: [global], [frontend NAME], [backend NAME])" },
+      "(allowed sections: [global], [frontend NAME], [backend NAME], [admin])" },
     { "[frontnd]\n", "test.ini:1: unknown section [frontnd] "
-      "(allowed: [global], [frontend NAME], [backend NAME])" },
+      "(allowed: [global], [frontend NAME], [backend NAME], [admin])" },
     { "[global]\n[frontnd web]\n", "test.ini:2: unknown section [frontnd web] "
-      "(allowed: [global], [frontend NAME], [backend NAME])" },
+      "(allowed: [global], [frontend NAME], [backend NAME], [admin])" },
     { "[frontend]\n", "test.ini:1: [frontend] needs a name: [frontend NAME]" },
     { "[ backend ]\n", "test.ini:1: [backend] needs a name: [backend NAME]" },
     { "[frontend a b]\n",
@@ -843,6 +874,23 @@ static const struct file_error file_errors[] = {
     { BACKEND "[frontend listen]\nlisten = [::1]:443\ncert = @D@/cert.pem\nbackend = app\n"
       "[frontend other]\nlisten = [::1]:443\n",
       "test.ini:8: listen address '[::1]:443' is already used by frontend 'listen'" },
+    /* [admin] */
+    { "[admin]\n" MINIMAL, "test.ini:1: [admin] needs listen = 127.0.0.1:PORT or unix:/PATH" },
+    { "[admin]\nlisten = *:9443\n" MINIMAL, "test.ini:1: [admin] listen = *:9443 is not a "
+      "loopback address (set allow_public = yes to serve metrics there)" },
+    { "[admin]\nlisten = [::]:9443\nallow_public = no\n" MINIMAL, "test.ini:1: [admin] listen = "
+      "[::]:9443 is not a loopback address (set allow_public = yes to serve metrics there)" },
+    { "[admin]\nlisten = localhost:9443\n" MINIMAL, "test.ini:2: bad value 'localhost:9443' "
+      "for listen: 'localhost' is not an IP address" },
+    { "[admin]\nallow_public = perhaps\n" MINIMAL,
+      "test.ini:2: bad value 'perhaps' for allow_public (allowed: yes, no)" },
+    { "[admin]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n" MINIMAL,
+      "test.ini:3: duplicate key 'listen' (first set at line 2)" },
+    { "[admin]\nlisten = 127.0.0.1:1\n[admin]\n" MINIMAL,
+      "test.ini:3: duplicate section [admin] (first at line 1)" },
+    { "[admin x]\nlisten = 127.0.0.1:1\n" MINIMAL, "test.ini:1: [admin] takes no name" },
+    { "[admin]\nport = 1\n" MINIMAL,
+      "test.ini:2: unknown key 'port' in [admin] (allowed: listen, allow_public)" },
 };
 
 static void
@@ -1271,6 +1319,7 @@ test_known_keys_match_parser(void **state)
         { "global", "[global]\nnope = 1\n" },
         { "frontend", "[frontend web]\nnope = 1\n" },
         { "backend", "[backend app]\nnope = 1\n" },
+        { "admin", "[admin]\nnope = 1\n" },
     };
     struct key_set set = { .n = 0 };
 
@@ -1305,7 +1354,8 @@ test_man_page_documents_every_key(void **state)
         else if (strncmp(line, ".Ss ", 4) == 0)
             section = strstr(line, "[global]") ? "global"
                       : strstr(line, "[frontend") ? "frontend"
-                      : strstr(line, "[backend") ? "backend" : NULL;
+                      : strstr(line, "[backend") ? "backend"
+                      : strstr(line, "[admin]") ? "admin" : NULL;
         else if (section && sscanf(line, ".It Ic %63s", key) == 1)
             key_set_add(&set, section, key);
     }
@@ -1394,6 +1444,7 @@ main(void)
         cmocka_unit_test(test_comments_blank_lines_crlf_bom),
         cmocka_unit_test(test_key_errors),
         cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_admin_and_access_log),
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_buffer_is_not_read_past_len),
         cmocka_unit_test(test_small_error_buffer),

@@ -1,0 +1,204 @@
+#!/bin/bash
+# Observability: the access line, the client address in log lines, the rate
+# limit on repeated warnings, and the metrics of the admin listener checked
+# against known traffic (and by promtool).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+PROXY_PORT=18943 DOWN_PORT=18944 ADMIN_PORT=19443 BE_PORT=19441 DEAD_PORT=19442
+UP=1000 DOWN=5000 GOOD=3 BAD=4 FLOOD=50
+if [ "$IN_VM" = 1 ]; then MODE=ktls; else MODE=user; fi
+
+echo "# access log, rate limits, metrics: ktls=$KTLS in $T"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout "$T/ec.key" -out "$T/ec.pem" -subj /CN=ec.test \
+    -addext "subjectAltName=DNS:ec.test,DNS:localhost" 2>/dev/null
+mkdir -p "$T/be"
+start_bg be "$KP_BACKEND" --listen 127.0.0.1:$BE_PORT --dir "$T/be" --expect $UP --send $DOWN
+wait_port 127.0.0.1 $BE_PORT || exit 1
+head -c $UP /dev/urandom >"$T/up.bin"
+
+write_ini() { # ADMIN_LISTEN
+    global_ini 2
+    cat <<EOF
+log_access = yes
+
+[frontend web]
+listen = 127.0.0.1:$PROXY_PORT
+cert = $T/ec.pem $T/ec.key
+alpn = http/1.1
+backend = be
+
+[frontend down]
+listen = 127.0.0.1:$DOWN_PORT
+cert = $T/ec.pem $T/ec.key
+alpn = http/1.1
+backend = dead
+handshake_timeout = 1s
+
+[backend be]
+address = 127.0.0.1:$BE_PORT
+
+[backend dead]
+address = 127.0.0.1:$DEAD_PORT
+
+[admin]
+listen = $1
+EOF
+}
+write_ini 127.0.0.1:$ADMIN_PORT >"$T/obs.ini"
+start_proxy "$T/obs.ini" || exit 1
+tls_tx() { awk '$1 == "TlsTxSw" { print $2 }' /proc/net/tls_stat; }
+[ "$IN_VM" = 1 ] && tx0=$(tls_tx)
+
+# ---- known traffic ----
+# A client that says nothing: its handshake times out while the rest runs.
+exec {silent}<>"/dev/tcp/127.0.0.1/$DOWN_PORT"
+for i in $(seq 1 $GOOD); do
+    timeout 60 openssl s_client -connect 127.0.0.1:$PROXY_PORT -servername ec.test \
+        -alpn http/1.1 -quiet <"$T/up.bin" >"$T/down-$i.bin" 2>"$T/s_client-$i.err"
+done
+bad_handshakes() { # N: clients that speak no TLS, all at once, each until the proxy closes
+    local i fd fds=()
+    for i in $(seq 1 "$1"); do
+        exec {fd}<>"/dev/tcp/127.0.0.1/$PROXY_PORT" && fds+=("$fd")
+        printf 'GET / HTTP/1.0\r\n\r\n' >&"$fd"
+    done
+    for fd in "${fds[@]}"; do
+        while read -r -t 10 -u "$fd" _; do :; done
+        exec {fd}>&-
+    done
+} 2>/dev/null
+bad_handshakes $BAD
+# One client that connects and leaves without a word.
+(exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT")
+got_503=$(timeout 30 curl -sk -o /dev/null -w '%{http_code} %{local_port}' \
+    "https://localhost:$DOWN_PORT/")
+check "curl gets a 503 when the backend is down" [ "${got_503% *}" = 503 ]
+
+metrics() { timeout 10 curl -sS "http://127.0.0.1:$ADMIN_PORT/metrics"; }
+value() { # METRIC{LABELS}: its value in $T/metrics.txt (0 if absent)
+    awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }' "$T/metrics.txt"
+}
+# The proxy sees the last close a moment after the client, and the silent
+# client times out after 1 s: wait for both.
+for i in $(seq 1 50); do
+    metrics >"$T/metrics.txt"
+    [ "$(value 'ktlsproxy_connections_open{frontend="web"}')" = 0 ] &&
+        [ "$(value 'ktlsproxy_connections_open{frontend="down"}')" = 0 ] && break
+    sleep 0.1
+done
+
+# ---- the access line ----
+n_full=0
+for i in $(seq 1 $GOOD); do [ "$(wc -c <"$T/down-$i.bin")" = $DOWN ] && n_full=$((n_full + 1)); done
+check "$GOOD clients downloaded $DOWN bytes each" [ $n_full = $GOOD ]
+good_re="access: client=127\.0\.0\.1:[0-9]+ frontend=web sni=ec\.test alpn=http/1\.1 version=TLSv1\.[23] cipher=[A-Z0-9_-]+ tls=$MODE backend=be bytes_in=$UP bytes_out=$DOWN handshake_ms=[0-9.]+ duration_ms=[0-9.]+ end=\"done\""
+check "one complete access line per good connection (tls=$MODE)" \
+    [ "$(grep -cE "$good_re" "$T/proxy.log")" = $GOOD ]
+check "the 503 access line names the client port, backend and end" \
+    grep -qE "access: client=127\.0\.0\.1:${got_503#* } frontend=down sni=localhost alpn=http/1\.1 .* backend=dead bytes_in=0 bytes_out=0 .* end=\"backend unavailable, reply sent\"" "$T/proxy.log"
+check "a failed handshake has an access line too" \
+    grep -qE 'access: client=127\.0\.0\.1:[0-9]+ frontend=web sni=- alpn=- version=- cipher=- tls=- backend=- .* end="handshake failed' "$T/proxy.log"
+check "warnings name the client" \
+    grep -qE "warning: frontend down: backend dead unavailable: .* \(client 127\.0\.0\.1:${got_503#* }\)$" "$T/proxy.log"
+
+# ---- metrics against the traffic ----
+handshakes=$(awk '/^ktlsproxy_handshakes_total\{/ { s += $2 } END { print s + 0 }' "$T/metrics.txt")
+check "connections_total{web} = $((GOOD + BAD + 1))" \
+    [ "$(value 'ktlsproxy_connections_total{frontend="web"}')" = $((GOOD + BAD + 1)) ]
+check "connections_total{down} = 2" [ "$(value 'ktlsproxy_connections_total{frontend="down"}')" = 2 ]
+check "connections_open{web} = 0 at the end" [ "$(value 'ktlsproxy_connections_open{frontend="web"}')" = 0 ]
+check "handshakes_total sums to $((GOOD + 1))" [ "$handshakes" = $((GOOD + 1)) ]
+check "handshake_failures_total{protocol} = $BAD" \
+    [ "$(value 'ktlsproxy_handshake_failures_total{reason="protocol"}')" = $BAD ]
+check "handshake_failures_total{closed} = 1" \
+    [ "$(value 'ktlsproxy_handshake_failures_total{reason="closed"}')" = 1 ]
+check "handshake_failures_total{timeout} = 1" \
+    [ "$(value 'ktlsproxy_handshake_failures_total{reason="timeout"}')" = 1 ]
+check "the silent client's access line says handshake timeout" \
+    grep -qE 'access: client=127\.0\.0\.1:[0-9]+ frontend=down sni=- .* end="handshake timeout"$' "$T/proxy.log"
+exec {silent}>&-
+check "tls_connections_total{$MODE} = $((GOOD + 1))" \
+    [ "$(value "ktlsproxy_tls_connections_total{mode=\"$MODE\"}")" = $((GOOD + 1)) ]
+if [ "$IN_VM" = 1 ]; then
+    check "the kernel took $((GOOD + 1)) connections (tls_stat TlsTxSw)" [ $(($(tls_tx) - tx0)) = $((GOOD + 1)) ]
+fi
+check "payload bytes client_to_backend = $((GOOD * UP))" \
+    [ "$(value 'ktlsproxy_payload_bytes_total{direction="client_to_backend"}')" = $((GOOD * UP)) ]
+check "payload bytes backend_to_client = $((GOOD * DOWN))" \
+    [ "$(value 'ktlsproxy_payload_bytes_total{direction="backend_to_client"}')" = $((GOOD * DOWN)) ]
+check "backend_connect_failures_total = 1" [ "$(value ktlsproxy_backend_connect_failures_total)" = 1 ]
+check "unavailable_replies_total = 1" [ "$(value ktlsproxy_unavailable_replies_total)" = 1 ]
+check "reloads_total{success} = 0" [ "$(value 'ktlsproxy_reloads_total{result="success"}')" = 0 ]
+check "build_info names the mbedTLS version" \
+    grep -qE '^ktlsproxy_build_info\{version="[^"]+",mbedtls="[0-9]+\.[0-9]+\.[0-9]+"\} 1$' "$T/metrics.txt"
+
+# The rest does not depend on kTLS: host only (under the VM's emulation it
+# would cost a minute).
+if [ "$IN_VM" = 1 ]; then
+    check "daemon stops cleanly" stop_proxy
+    finish
+    exit
+fi
+check "promtool check metrics accepts the exposition" promtool check metrics <"$T/metrics.txt"
+
+# ---- the admin responder refuses what it does not serve ----
+status() { # CURL_ARGS...: the status code
+    timeout 10 curl -s -o /dev/null -w '%{http_code}' "$@"
+}
+check "admin: POST gets 405" [ "$(status -X POST "http://127.0.0.1:$ADMIN_PORT/metrics")" = 405 ]
+check "admin: another path gets 404" [ "$(status "http://127.0.0.1:$ADMIN_PORT/")" = 404 ]
+check "admin: a huge request gets 431" \
+    [ "$(status -H "X-Big: $(head -c 3000 /dev/zero | tr '\0' x)" "http://127.0.0.1:$ADMIN_PORT/metrics")" = 431 ]
+check "admin: HEAD gets 200 and no body" \
+    [ "$(timeout 10 curl -s -I "http://127.0.0.1:$ADMIN_PORT/metrics" | head -1 | tr -d '\r')" = "HTTP/1.0 200 OK" ]
+
+# ---- a flood of bad handshakes is rate-limited ----
+# Every bad handshake is one event of the "handshake" cause: those shown plus
+# those reported as suppressed must add up, and most must be suppressed.
+t0=$EPOCHREALTIME
+bad_handshakes $FLOOD
+# The flood touches at most int(seconds) + 2 one-second windows of 10 lines.
+max_shown=$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v other=$((BAD + 1 + 1)) \
+    'BEGIN { print other + 10 * (int(b - a) + 2) }')
+sleep 1.1
+bad_handshakes 1 # reports what the last second suppressed
+sleep 0.2
+shown=$(grep -cE 'info: frontend web: handshake failed: .* \(client 127\.0\.0\.1:[0-9]+\)$' "$T/proxy.log")
+suppressed=$(grep -oE 'suppressed [0-9]+ similar messages \(handshake\)' "$T/proxy.log" |
+    awk '{ s += $2 } END { print s + 0 }')
+echo "# bad handshakes: $((BAD + 1 + FLOOD + 1)), lines shown $shown, reported suppressed $suppressed"
+check "flood: shown + suppressed = every bad handshake" [ $((shown + suppressed)) = $((BAD + 1 + FLOOD + 1)) ]
+check "flood: at most $max_shown lines shown" [ "$shown" -le "$max_shown" ]
+metrics >"$T/metrics.txt"
+check "handshake_failures_total{protocol} counts the flood" \
+    [ "$(value 'ktlsproxy_handshake_failures_total{reason="protocol"}')" = $((BAD + FLOOD + 1)) ]
+check "daemon stops cleanly" stop_proxy
+
+# ---- a unix socket admin listener ----
+write_ini "unix:$T/admin.sock" >"$T/obs-unix.ini"
+start_proxy "$T/obs-unix.ini" || exit 1
+check "admin on a unix socket serves /metrics" \
+    grep -q '^ktlsproxy_build_info' <(timeout 10 curl -sS --unix-socket "$T/admin.sock" http://x/metrics)
+check "daemon with a unix admin socket stops cleanly" stop_proxy
+check "the unix admin socket is removed at exit" [ ! -e "$T/admin.sock" ]
+
+# ---- log = auto (the default): stderr, unless stderr is /dev/null ----
+# Under strace, to see whether the daemon connects to syslog's /dev/log.
+run_auto() { # STDERR_FILE
+    rm -f "$T"/st.*
+    strace -ff -qq -e trace=connect -o "$T/st" "$KTLSPROXY" -c "$T/obs-unix.ini" 2>"$1" &
+    local strace_pid=$! daemon=""
+    wait_port 127.0.0.1 $PROXY_PORT || return 1
+    daemon=$(ps -o pid= --ppid $strace_pid | tr -d ' ')
+    kill -TERM "$daemon" && wait $strace_pid
+}
+syslog_connects() { cat "$T"/st.* | grep -c 'sun_path="/dev/log"'; }
+run_auto "$T/auto.log"
+check "log = auto with stderr on a file: no syslog" [ "$(syslog_connects)" = 0 ]
+check "log = auto with stderr on a file: logs there" grep -q 'notice: started' "$T/auto.log"
+run_auto /dev/null
+check "log = auto with stderr on /dev/null: syslog" [ "$(syslog_connects)" -ge 1 ]
+finish
