@@ -236,8 +236,8 @@ parse_ulong(const char *s, unsigned long max, unsigned long *out)
     for (; *s; s++) {
         if (*s < '0' || *s > '9')
             return false;
-        if (n > (max - (unsigned long)(*s - '0')) / 10)
-            return false;
+        if ((unsigned long)(*s - '0') > max || n > (max - (unsigned long)(*s - '0')) / 10)
+            return false;   /* the first test: max - digit must not wrap */
         n = n * 10 + (unsigned long)(*s - '0');
     }
     *out = n;
@@ -976,7 +976,7 @@ set_frontend_ticket_key_file(struct parser *p, const char *value)
 {
     struct kp_frontend *fe = current_frontend(p);
 
-    if (!check_readable(p, "ticket_key_file", value))
+    if (!check_readable(p, "ticket key", value))
         return false;
     fe->ticket_key_file_line = p->line;
     return (fe->ticket_key_file = dup_str(p, value)) != NULL;

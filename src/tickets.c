@@ -229,27 +229,31 @@ static int ring_rotate_if_due(struct ring *r, time_t now)
     return 0;
 }
 
-/* Find or make the frontend's ring; with reload, re-read its file. */
+/* Find or make the frontend's ring; with reload, re-read its file.  The
+ * file is read only then: workers that start later (perhaps after
+ * privileges were dropped) find the ring made at start-up. */
 static struct ring *ring_get(const struct kp_config *cfg, const struct kp_frontend *fe,
                              bool reload, char *err, size_t errlen)
 {
     struct key_pair kp;
     struct ring *r;
-    bool have_file = fe->ticket_key_file != NULL;
+    const struct key_pair *file = fe->ticket_key_file ? &kp : NULL;
 
-    if (have_file && read_key_file(cfg, fe, &kp, err, errlen) != 0)
-        return NULL;
     pthread_mutex_lock(&rings_lock);
     r = ring_find(fe->name);
-    if (r == NULL && (r = ring_add(fe->name)) == NULL)
+    if (r != NULL && r->generation != 0 && !reload)
+        goto out;
+    if (file != NULL && read_key_file(cfg, fe, &kp, err, errlen) != 0)
+        r = NULL;
+    else if (r == NULL && (r = ring_add(fe->name)) == NULL)
         snprintf(err, errlen, "out of memory");
-    else if ((r->generation == 0 || reload) &&
-             ring_set(r, fe, have_file ? &kp : NULL, time(NULL)) != 0) {
+    else if (ring_set(r, fe, file, time(NULL)) != 0) {
         snprintf(err, errlen, "cannot make a random ticket key");
         r = NULL;
     }
-    pthread_mutex_unlock(&rings_lock);
     mbedtls_platform_zeroize(&kp, sizeof kp);
+out:
+    pthread_mutex_unlock(&rings_lock);
     return r;
 }
 
