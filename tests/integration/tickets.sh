@@ -113,6 +113,8 @@ matrix_case() { # VERSION CIPHER OSSL_FLAG GNUTLS_CIPHER
     if [ "$v" = 1.3 ]; then
         check "$name: psk_ke (no DHE) resumption" \
             [ "$(s_reused $PROXY_PORT "$f" -sess_in "$T/sess.pem" -allow_no_dhe_kex)" = "Reused, TLSv1.3" ]
+        check "$name: psk_ke resumed, data intact" \
+            [ "$(s_get $PROXY_PORT "$f" -sess_in "$T/sess.pem" -allow_no_dhe_kex)" = "$small_sha" ]
     fi
     timeout 120 gnutls-cli --insecure --resume --logfile="$T/gnutls.log" --port $PROXY_PORT \
         --priority "NORMAL:-VERS-ALL:+VERS-TLS$v:-CIPHER-ALL:+$4" --alpn small 127.0.0.1 \
