@@ -360,6 +360,78 @@ static void test_shared_key_file(void **state)
     config_free(c);
 }
 
+static void write_keys(const char *path, const char *lines)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(lines, f);
+    fclose(f);
+}
+
+/* tickets_reload with a rotated file: the old key still decrypts, the new
+ * one encrypts (a frontend that knows only the new key resumes new tickets). */
+static void test_reload_rotates(void **state)
+{
+    static const char k1[] = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTEx\n"; /* 36 x "1" */
+    static const char k2[] = "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIy\n"; /* 36 x "2" */
+    char path[256], path2[256], extra[600], err[512];
+    struct kp_config *a, *b;
+    struct tls_frontend *ta, *tb;
+    mbedtls_ssl_session old, fresh;
+    unsigned char first[sizeof client_master];
+    uint64_t tx, rx;
+    int got;
+
+    (void)state;
+    snprintf(path, sizeof path, "%s/rot.keys", dir);
+    snprintf(path2, sizeof path2, "%s/new-only.keys", dir);
+    write_keys(path, k1);
+    write_keys(path2, k2);
+    snprintf(extra, sizeof extra, "ticket_key_file = %s", path);
+    a = config_with("1.2", extra);
+    snprintf(extra, sizeof extra, "ticket_key_file = %s", path2);
+    b = config_with("1.2", extra);
+    ta = tls_frontend_new(a, &a->frontends[0], err, sizeof err);
+    tb = tls_frontend_new(b, &b->frontends[0], err, sizeof err);
+    assert_true(ta && tb);
+    mbedtls_ssl_session_init(&old);
+    mbedtls_ssl_session_init(&fresh);
+    session_used = 0;
+    one_connection(ta, MBEDTLS_SSL_VERSION_TLS1_2, &old, &tx, &rx, &got);   /* under K1 */
+
+    {
+        char rotated[200];
+        snprintf(rotated, sizeof rotated, "# rotated\n%s%s", k2, k1);
+        write_keys(path, rotated);
+    }
+    assert_int_equal(tickets_reload(a, err, sizeof err), 0);
+
+    memcpy(first, client_master, sizeof first);
+    session_used = 1;
+    one_connection(ta, MBEDTLS_SSL_VERSION_TLS1_2, &old, &tx, &rx, &got);
+    assert_memory_equal(first, client_master, sizeof first);  /* K1 still decrypts */
+
+    session_used = 0;
+    one_connection(ta, MBEDTLS_SSL_VERSION_TLS1_2, &fresh, &tx, &rx, &got); /* under K2 */
+    memcpy(first, client_master, sizeof first);
+    session_used = 1;
+    one_connection(tb, MBEDTLS_SSL_VERSION_TLS1_2, &fresh, &tx, &rx, &got);
+    assert_memory_equal(first, client_master, sizeof first);  /* K2 encrypted it */
+
+    /* A bad file on reload changes nothing and says why. */
+    write_keys(path, "garbage\n");
+    assert_int_equal(tickets_reload(a, err, sizeof err), -1);
+    assert_non_null(strstr(err, "key 1 is not 36 bytes in base64"));
+
+    mbedtls_ssl_session_free(&old);
+    mbedtls_ssl_session_free(&fresh);
+    tls_frontend_free(ta);
+    tls_frontend_free(tb);
+    config_free(a);
+    config_free(b);
+}
+
 /* ---- the library gate ---- */
 
 static void test_library_is_new_enough(void **state)
@@ -381,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_tls12_ticket_keeps_seq_one),
         cmocka_unit_test(test_key_file_errors),
         cmocka_unit_test(test_shared_key_file),
+        cmocka_unit_test(test_reload_rotates),
     };
     char err[256];
 
