@@ -167,7 +167,10 @@ for n in 0 1 2; do
 done
 
 # ---- a fleet: A and B share a key file, C has its own ----
-LIFETIME=3
+# Short, to see mbedTLS's key lifetime pass; but a ticket is valid for no
+# longer either, and under the VM's emulation starting openssl twice can
+# take longer than 3 s.
+if [ "$IN_VM" = 1 ]; then LIFETIME=15; else LIFETIME=3; fi
 openssl rand -base64 36 >"$T/keys"
 openssl rand -base64 36 >>"$T/keys"
 openssl rand -base64 36 >"$T/other-keys"
@@ -200,8 +203,10 @@ fleet_case -tls1_3 "at start"
 sleep $((LIFETIME + 1))
 fleet_case -tls1_2 "after ${LIFETIME}s+1s"
 fleet_case -tls1_3 "after ${LIFETIME}s+1s"
-sleep $((2 * LIFETIME + 1))
-fleet_case -tls1_3 "after 3 lifetimes"
+if [ "$IN_VM" != 1 ]; then   # the same again, where it is quick
+    sleep $((2 * LIFETIME + 1))
+    fleet_case -tls1_3 "after 3 lifetimes"
+fi
 for i in A B C; do
     proxy_pid=$(eval "echo \$pid_$i")
     check "fleet: $i stops cleanly" stop_proxy
