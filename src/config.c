@@ -39,6 +39,9 @@
 #define DEFAULT_CONNECTIONS 10000
 #define DEFAULT_HANDSHAKES  1000
 #define DEFAULT_DRAIN_MS    (30 * 1000)
+#define DEFAULT_TICKET_LIFETIME_S 7200  /* as OpenSSL and HAProxy */
+#define DEFAULT_TLS13_TICKETS 1         /* mbedTLS's default */
+#define MAX_TLS13_TICKETS 8
 #define MAX_DURATION_MS     (24u * 60 * 60 * 1000)
 #define MAX_HOSTNAME        253
 #define LIST_SEPARATORS     " \t,"
@@ -195,8 +198,8 @@ parse_ulong(const char *s, unsigned long max, unsigned long *out)
     for (; *s; s++) {
         if (*s < '0' || *s > '9')
             return false;
-        if (n > (max - (unsigned long)(*s - '0')) / 10)
-            return false;
+        if ((unsigned long)(*s - '0') > max || n > (max - (unsigned long)(*s - '0')) / 10)
+            return false;   /* the first test: max - digit must not wrap */
         n = n * 10 + (unsigned long)(*s - '0');
     }
     *out = n;
@@ -833,6 +836,46 @@ set_frontend_error_page(struct parser *p, const char *value)
     return (fe->error_page = dup_str(p, value)) != NULL;
 }
 
+/* ---- [frontend NAME]: session tickets ---- */
+
+static bool
+set_frontend_session_tickets(struct parser *p, const char *value)
+{
+    current_frontend(p)->session_tickets_line = p->line;
+    return parse_yes_no(p, value, &current_frontend(p)->session_tickets);
+}
+
+/* Whole seconds: mbedTLS counts ticket and key lifetimes in seconds. */
+static bool
+set_frontend_ticket_lifetime(struct parser *p, const char *value)
+{
+    unsigned ms;
+
+    if (!parse_duration(p, value, &ms))
+        return false;
+    if (ms % 1000 != 0)
+        return fail(p, "bad value '%s' for %s (allowed: whole seconds, 1s to 24h)", value, p->key);
+    current_frontend(p)->ticket_lifetime_s = ms / 1000;
+    return true;
+}
+
+static bool
+set_frontend_tls13_tickets(struct parser *p, const char *value)
+{
+    return parse_number(p, value, 0, MAX_TLS13_TICKETS, &current_frontend(p)->tls13_tickets);
+}
+
+static bool
+set_frontend_ticket_key_file(struct parser *p, const char *value)
+{
+    struct kp_frontend *fe = current_frontend(p);
+
+    if (!check_readable(p, "ticket key", value))
+        return false;
+    fe->ticket_key_file_line = p->line;
+    return (fe->ticket_key_file = dup_str(p, value)) != NULL;
+}
+
 /* ---- [backend NAME] ---- */
 
 static bool
@@ -899,7 +942,11 @@ set_backend_http2(struct parser *p, const char *value)
     X(frontend, client_ca, ONCE) \
     X(frontend, backend, ONCE) \
     X(frontend, route, REPEATED) \
-    X(frontend, error_page, ONCE)
+    X(frontend, error_page, ONCE) \
+    X(frontend, session_tickets, ONCE) \
+    X(frontend, ticket_lifetime, ONCE) \
+    X(frontend, tls13_tickets, ONCE) \
+    X(frontend, ticket_key_file, ONCE)
 
 #define BACKEND_KEYS(X) \
     X(backend, address, ONCE) \
@@ -1010,6 +1057,9 @@ open_frontend(struct parser *p, const char *name)
     fe->handshake_timeout_ms = 10 * 1000;
     fe->idle_timeout_ms = 300 * 1000;
     fe->client_verify = KP_VERIFY_NONE;
+    fe->session_tickets = true;
+    fe->ticket_lifetime_s = DEFAULT_TICKET_LIFETIME_S;
+    fe->tls13_tickets = DEFAULT_TLS13_TICKETS;
     begin_section(p, SECTION_FRONTEND);
     return (fe->name = dup_str(p, name)) != NULL;
 }
@@ -1458,6 +1508,7 @@ config_free(struct kp_config *cfg)
         free(fe->routes);
         free(fe->client_ca);
         free(fe->error_page);
+        free(fe->ticket_key_file);
     }
     for (size_t i = 0; i < cfg->n_backends; i++)
         free(cfg->backends[i].name);

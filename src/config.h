@@ -76,6 +76,14 @@ struct kp_frontend {
     struct kp_backend *backend; /* default backend, NULL only if every client matches a route */
     struct kp_route *routes;    size_t n_routes;
     char *error_page;           /* file holding a full HTTP/1.1 503 response, NULL = built in */
+    /* Session tickets (src/tickets.c). */
+    bool session_tickets;       /* default yes */
+    int session_tickets_line;   /* 0 unless set in the file: an explicit yes is an error on
+                                 * an mbedTLS without the 3.6.6 fix */
+    unsigned ticket_lifetime_s; /* ticket validity and key rotation period */
+    unsigned tls13_tickets;     /* NewSessionTicket messages per TLS 1.3 handshake */
+    char *ticket_key_file;      /* keys shared by a fleet, NULL = random per process */
+    int ticket_key_file_line;
     int line;
 };
 

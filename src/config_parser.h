@@ -13,7 +13,7 @@
 
 #define CLI_FILE         "command line"
 #define NO_ROUTE         ((size_t)-1)
-#define MAX_SECTION_KEYS 16
+#define MAX_SECTION_KEYS 24
 
 enum section_kind { SECTION_NONE, SECTION_GLOBAL, SECTION_FRONTEND, SECTION_BACKEND, SECTION_ADMIN };
 

@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "pump.h"
 #include "sd_notify.h"
+#include "tickets.h"
 #include "privs.h"
 #include "tls.h"
 #include "worker.h"
@@ -271,6 +272,11 @@ static void reload(struct daemon *d)
             config_free(cfg);
         else if ((g = gen_new(cfg, d->sh.n_workers, &d->ls, err, sizeof err)) == NULL)
             listeners_close_unused(&d->ls, d->gen->cfg);
+        else if (tickets_reload(g->cfg, err, sizeof err) != 0) {
+            gen_unref(g);
+            g = NULL;
+            listeners_close_unused(&d->ls, d->gen->cfg);
+        }
     }
     metrics_reload_result(g != NULL);
     if (g == NULL)

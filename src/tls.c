@@ -26,6 +26,7 @@
 #include "ktls.h"
 #include "ktls_keys.h"
 #include "log.h"
+#include "tickets.h"
 #include "tls.h"
 
 struct tls_frontend {
@@ -38,6 +39,7 @@ struct tls_frontend {
     int suites[TLS_MAX_SUITES + 1];
     uint16_t groups[KP_MAX_GROUPS + 1];
     const char *alpn[KP_MAX_ALPN + 1];
+    struct kp_tickets *tickets;  /* NULL: session tickets off */
 };
 
 struct tls_session {
@@ -51,6 +53,7 @@ struct tls_session {
     int client_verified;        /* a client certificate was presented and verified */
     const char *refused;        /* why the SNI callback refused the client, for the log */
     int last_error;             /* of tls_read / tls_write, for logs */
+    unsigned tickets_sent;      /* TLS 1.3: records already sent under the application key */
 };
 
 /* The suites the kernel can take, with the names OpenSSL and HAProxy use
@@ -186,10 +189,10 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
     mbedtls_ssl_conf_groups(conf, tf->groups);
     mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
     mbedtls_ssl_conf_legacy_renegotiation(conf, MBEDTLS_SSL_LEGACY_NO_RENEGOTIATION);
-    /* Forward secrecy only, and no tickets: a ticket sent after the
-     * handshake would shift the kernel's TX sequence number. */
-    mbedtls_ssl_conf_tls13_key_exchange_modes(conf, MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
-    mbedtls_ssl_conf_new_session_tickets(conf, 0);
+    /* Tickets, and the TLS 1.3 key exchange modes that go with them. */
+    if (tickets_new(cfg, fe, conf, mbedtls_ctr_drbg_random, &tf->drbg, &tf->tickets, err,
+                    errlen) != 0)
+        return -1;
     if (fe->n_alpn > 0 && (ret = mbedtls_ssl_conf_alpn_protocols(conf, tf->alpn)) != 0) {
         tls_mbed_error(err, errlen, "mbedtls_ssl_conf_alpn_protocols", ret);
         return -1;
@@ -275,6 +278,7 @@ void tls_frontend_free(struct tls_frontend *tf)
     certstore_free(tf->certs);
     mbedtls_x509_crt_free(&tf->ca);
     mbedtls_ssl_config_free(&tf->conf);
+    tickets_free(tf->tickets);
     mbedtls_ctr_drbg_free(&tf->drbg);
     mbedtls_entropy_free(&tf->entropy);
     free(tf);
@@ -406,7 +410,11 @@ enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen)
 {
     int ret;
 
+    /* Only this thread runs handshakes on this frontend's ticket context. */
+    if (tickets_begin(s->tf->tickets, &s->tickets_sent, err, errlen) != 0)
+        return TLS_FAILED;
     ret = mbedtls_ssl_handshake(&s->ssl);
+    tickets_end(s->tf->tickets);
     if (ret == MBEDTLS_ERR_SSL_WANT_WRITE)
         return TLS_WANT_WRITE;
     if (ret == 0 || ret == MBEDTLS_ERR_SSL_WANT_READ) {
@@ -470,10 +478,11 @@ int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err,
 {
     uint16_t version = (uint16_t)mbedtls_ssl_get_version_number(&s->ssl);
     uint16_t suite = (uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(&s->ssl);
-    /* TLS 1.2: each side's Finished was record 0 under the new keys.
-     * TLS 1.3: nothing has been sent under the application keys yet
-     * (session tickets are off). */
-    uint64_t seq = version == MBEDTLS_SSL_VERSION_TLS1_2 ? 1 : 0;
+    /* TLS 1.2: each side's Finished was record 0 under the new keys (a
+     * ticket goes before ChangeCipherSpec).  TLS 1.3: the client sent
+     * nothing under its application key yet; we sent our tickets. */
+    uint64_t rx_seq = version == MBEDTLS_SSL_VERSION_TLS1_2 ? 1 : 0;
+    uint64_t tx_seq = version == MBEDTLS_SSL_VERSION_TLS1_2 ? 1 : s->tickets_sent;
     /* The kernel fills records to 2^14 bytes of plaintext; TLS 1.3 counts
      * the inner content type byte against that limit in mbedTLS. */
     int min_record = version == MBEDTLS_SSL_VERSION_TLS1_2 ? 16384 : 16383;
@@ -489,7 +498,7 @@ int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err,
                  max_record, min_record);
         return -1;
     }
-    return ktls_derive(version, suite, &s->secrets, seq, seq, keys, err, errlen);
+    return ktls_derive(version, suite, &s->secrets, tx_seq, rx_seq, keys, err, errlen);
 }
 
 /* mbedTLS zeroizes the keys it stores, but its stack frames (the TLS 1.3 key

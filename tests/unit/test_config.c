@@ -268,6 +268,11 @@ test_defaults(void **state)
     assert_int_equal(fe->client_verify, KP_VERIFY_NONE);
     assert_null(fe->client_ca);
     assert_null(fe->error_page);
+    assert_true(fe->session_tickets);
+    assert_int_equal(fe->session_tickets_line, 0);
+    assert_int_equal(fe->ticket_lifetime_s, 7200);
+    assert_int_equal(fe->tls13_tickets, 1);
+    assert_null(fe->ticket_key_file);
     assert_int_equal(fe->n_routes, 0);
     assert_ptr_equal(fe->backend, &cfg->backends[0]);
 
@@ -382,6 +387,10 @@ test_frontend_values(void **state)
                   "route = alpn:h2 app\n"
                   "backend = other\n"
                   "error_page = @D@/error.http\n"
+                  "session_tickets = yes\n"
+                  "ticket_lifetime = 10m\n"
+                  "tls13_tickets = 8\n"
+                  "ticket_key_file = @D@/key.pem\n"
                   BACKEND
                   "[backend other]\naddress = 127.0.0.1:9000\n");
     fe = &cfg->frontends[0];
@@ -429,6 +438,12 @@ test_frontend_values(void **state)
     assert_ptr_equal(fe->routes[2].backend, &cfg->backends[0]);
     assert_ptr_equal(fe->backend, &cfg->backends[1]);
     assert_string_equal(fe->error_page, path_in_tmpdir("error.http"));
+    assert_true(fe->session_tickets);
+    assert_int_equal(fe->session_tickets_line, 21);
+    assert_int_equal(fe->ticket_lifetime_s, 600);
+    assert_int_equal(fe->tls13_tickets, 8);
+    assert_string_equal(fe->ticket_key_file, path_in_tmpdir("key.pem"));
+    assert_int_equal(fe->ticket_key_file_line, 24);
     config_free(cfg);
 }
 
@@ -659,7 +674,8 @@ static const struct key_error key_errors[] = {
 
     { "frontend", "listne = *:443", 4, "unknown key 'listne' in [frontend web] (allowed: listen, "
       "cert, sni_strict, tls_versions, ciphers, groups, alpn, handshake_timeout, idle_timeout, "
-      "client_verify, client_ca, backend, route, error_page)" },
+      "client_verify, client_ca, backend, route, error_page, session_tickets, ticket_lifetime, "
+      "tls13_tickets, ticket_key_file)" },
     { "frontend", "Listen = *:80", 4, "unknown key 'Listen' in [frontend web]" },
     { "frontend", "listen =", 4, "missing value for listen" },
     { "frontend", "listen = localhost:443", 4,
@@ -708,6 +724,16 @@ static const struct key_error key_errors[] = {
       "cannot open client_ca file '@D@/missing.pem': No such file or directory" },
     { "frontend", "error_page = @D@/missing.http", 4,
       "cannot open error_page file '@D@/missing.http': No such file or directory" },
+    { "frontend", "session_tickets = on", 4,
+      "bad value 'on' for session_tickets (allowed: yes, no)" },
+    { "frontend", "ticket_lifetime = 0", 4, "bad duration '0' for ticket_lifetime" },
+    { "frontend", "ticket_lifetime = 25h", 4, "bad duration '25h' for ticket_lifetime" },
+    { "frontend", "ticket_lifetime = 1500ms", 4,
+      "bad value '1500ms' for ticket_lifetime (allowed: whole seconds, 1s to 24h)" },
+    { "frontend", "tls13_tickets = 9", 4, "bad value '9' for tls13_tickets (allowed: 0 to 8)" },
+    { "frontend", "tls13_tickets = -1", 4, "bad value '-1' for tls13_tickets (allowed: 0 to 8)" },
+    { "frontend", "ticket_key_file = @D@/missing.keys", 4,
+      "cannot open ticket key file '@D@/missing.keys': No such file or directory" },
     { "frontend", "backend = app", 5, "duplicate key 'backend' (first set at line 4)" },
     { "frontend", "route = sni:a.example.com", 4,
       "route without a backend name (" ROUTE_SYNTAX ")" },
