@@ -62,7 +62,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: ktlsproxy [-t] [-c FILE]\n"
             "       ktlsproxy [-t] --listen ADDR:PORT --backend ADDR:PORT --cert FILE [--key FILE]\n"
-            "                 [--alpn h2,http/1.1] [--proxy-protocol v1|v2] [--ktls auto|required]\n"
+            "                 [--alpn h2,http/1.1] [--proxy-protocol v1|v2] [--ktls auto|required|off]\n"
             "                 [--workers N] [-u USER] [-g GROUP] [--log-level LEVEL]\n"
             "\n"
             "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
@@ -187,6 +187,11 @@ static bool probe_ktls(const struct kp_config *cfg)
 {
     char err[256];
 
+    /* For comparisons (contrib/bench) and kernels whose kTLS misbehaves. */
+    if (cfg->ktls == KP_KTLS_OFF) {
+        log_notice("ktls = off: TLS stays in user space (mbedTLS)");
+        return false;
+    }
     if (ktls_probe(err, sizeof err) == 0)
         return true;
     if (cfg->ktls == KP_KTLS_REQUIRED) {

@@ -322,6 +322,9 @@ test_global_limits(void **state)
     assert_int_equal(cfg->workers, 1);
     assert_int_equal(cfg->max_connections, 1);
     config_free(cfg);
+    cfg = load_ok("[global]\nktls = off\n" MINIMAL);
+    assert_int_equal(cfg->ktls, KP_KTLS_OFF);
+    config_free(cfg);
 }
 
 static void
@@ -628,7 +631,7 @@ static const struct key_error key_errors[] = {
     { "global", "log = file", 2, "bad value 'file' for log (allowed: stderr, syslog)" },
     { "global", "log_level = verbose", 2,
       "bad value 'verbose' for log_level (allowed: error, warning, notice, info, debug)" },
-    { "global", "ktls = off", 2, "bad value 'off' for ktls (allowed: auto, required)" },
+    { "global", "ktls = on", 2, "bad value 'on' for ktls (allowed: auto, required, off)" },
     { "global", "user = no-such-user-ktlsproxy", 2,
       "user 'no-such-user-ktlsproxy' does not exist" },
     { "global", "group = no-such-group-ktlsproxy", 2,
@@ -1035,7 +1038,7 @@ test_cli_bad_values(void **state)
         { "proxy_protocol", "v3", "command line: --proxy-protocol: bad value 'v3' for "
           "proxy_protocol (allowed: off, v1, v2)" },
         { "ktls", "maybe", "command line: --ktls: bad value 'maybe' for ktls (allowed: auto, "
-          "required)" },
+          "required, off)" },
         { "workers", "0", "command line: --workers: bad value '0' for workers (allowed: 1 to "
           "256)" },
         { "user", "no-such-user-ktlsproxy", "command line: --user: user 'no-such-user-ktlsproxy' "
