@@ -77,7 +77,8 @@ static const struct keyword log_levels[] = {
     { "info", KP_LOG_INFO }, { "debug", KP_LOG_DEBUG }, { NULL, 0 },
 };
 static const struct keyword ktls_modes[] = {
-    { "auto", KP_KTLS_AUTO }, { "required", KP_KTLS_REQUIRED }, { NULL, 0 },
+    { "auto", KP_KTLS_AUTO }, { "required", KP_KTLS_REQUIRED }, { "off", KP_KTLS_OFF },
+    { NULL, 0 },
 };
 static const struct keyword verify_modes[] = {
     { "none", KP_VERIFY_NONE }, { "optional", KP_VERIFY_OPTIONAL },

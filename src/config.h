@@ -18,7 +18,7 @@
 
 #define KP_EX_CONFIG 78 /* sysexits.h EX_CONFIG */
 
-enum kp_ktls_mode { KP_KTLS_AUTO, KP_KTLS_REQUIRED };
+enum kp_ktls_mode { KP_KTLS_AUTO, KP_KTLS_REQUIRED, KP_KTLS_OFF };
 enum kp_log_target { KP_LOG_STDERR, KP_LOG_SYSLOG, KP_LOG_AUTO };
 /* Same numbering as syslog priorities. */
 enum kp_log_level { KP_LOG_ERR = 3, KP_LOG_WARNING = 4, KP_LOG_NOTICE = 5, KP_LOG_INFO = 6, KP_LOG_DEBUG = 7 };

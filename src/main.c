@@ -70,7 +70,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: ktlsproxy [-t] [-c FILE]\n"
             "       ktlsproxy [-t] --listen ADDR:PORT --backend ADDR:PORT --cert FILE [--key FILE]\n"
-            "                 [--alpn h2,http/1.1] [--proxy-protocol v1|v2] [--ktls auto|required]\n"
+            "                 [--alpn h2,http/1.1] [--proxy-protocol v1|v2] [--ktls auto|required|off]\n"
             "                 [--workers N] [-u USER] [-g GROUP] [--log-level LEVEL]\n"
             "\n"
             "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
@@ -186,6 +186,11 @@ static bool probe_ktls(const struct kp_config *cfg)
     int suites[TLS_MAX_SUITES + 1];
     struct ktls_caps caps;
 
+    /* For comparisons (contrib/bench) and kernels whose kTLS misbehaves. */
+    if (cfg->ktls == KP_KTLS_OFF) {
+        log_notice("ktls = off: TLS stays in user space (mbedTLS)");
+        return false;
+    }
     if (ktls_probe(&caps, err, sizeof err) != 0)
         return ktls_unavailable(cfg, err);
     ktls_caps_describe(&caps, takes, sizeof takes, lacks, sizeof lacks);

@@ -1,8 +1,8 @@
 #!/bin/bash
 # The daemon as an operator meets it: command line (-t, -V, -h, exit codes,
 # FILE:LINE errors), ktls = required without kTLS, the handshake and idle
-# timeouts, a TLS 1.3 KeyUpdate from the client, and (with kTLS) the
-# user-space memory an idle established connection costs.
+# timeouts, a TLS 1.3 KeyUpdate from the client, (with kTLS) the
+# user-space memory an idle established connection costs, and ktls = off.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -200,6 +200,27 @@ sys.stdin.readline()
     fi
 else
     echo "ok - memory per idle connection # SKIP needs kTLS (the VM run checks it)"
+fi
+
+# ---- ktls = off: user space even where the kernel has kTLS (contrib/bench uses it) ----
+write_config "$T/off.ini"
+sed -i 's/^ktls = .*/ktls = off/' "$T/off.ini"
+tx_count() { awk '$1 == "TlsTxSw" { print $2 }' /proc/net/tls_stat 2>/dev/null; }
+tx0=$(tx_count)
+if start_proxy "$T/off.ini"; then
+    check "ktls = off says so" grep -q 'ktls = off: TLS stays in user space' "$T/proxy.log"
+    echo | timeout $((20 * SLOW)) openssl s_client -connect 127.0.0.1:$PROXY_PORT >"$T/off.out" 2>&1
+    check "ktls = off: a handshake completes" grep -q 'Cipher is' "$T/off.out"
+    sleep "$SLOW" # the daemon hands off (or not) after the client's Finished
+    if [ "$IN_VM" = 1 ]; then
+        check "ktls = off: no kTLS context although the kernel has kTLS ($tx0 -> $(tx_count))" \
+            [ "$(tx_count)" = "$tx0" ]
+    else
+        echo "ok - ktls = off leaves kTLS unused # SKIP no kTLS here (the VM run checks it)"
+    fi
+    check "daemon stops cleanly (ktls = off)" stop_proxy
+else
+    not_ok "daemon starts (ktls = off)"
 fi
 
 finish

@@ -338,6 +338,8 @@ test_global_limits(void **state)
     cfg = load_ok("[global]\nmax_handshakes = 1000000\ndrain_timeout = 2m\n" MINIMAL);
     assert_int_equal(cfg->max_handshakes, 1000000);
     assert_int_equal(cfg->drain_timeout_ms, 120000);
+    cfg = load_ok("[global]\nktls = off\n" MINIMAL);
+    assert_int_equal(cfg->ktls, KP_KTLS_OFF);
     config_free(cfg);
 }
 
@@ -664,7 +666,7 @@ static const struct key_error key_errors[] = {
       "bad value 'sometimes' for log_access (allowed: yes, no)" },
     { "global", "log_level = verbose", 2,
       "bad value 'verbose' for log_level (allowed: error, warning, notice, info, debug)" },
-    { "global", "ktls = off", 2, "bad value 'off' for ktls (allowed: auto, required)" },
+    { "global", "ktls = on", 2, "bad value 'on' for ktls (allowed: auto, required, off)" },
     { "global", "user = no-such-user-ktlsproxy", 2,
       "user 'no-such-user-ktlsproxy' does not exist" },
     { "global", "group = no-such-group-ktlsproxy", 2,
@@ -1126,7 +1128,7 @@ test_cli_bad_values(void **state)
         { "proxy_protocol", "v3", "command line: --proxy-protocol: bad value 'v3' for "
           "proxy_protocol (allowed: off, v1, v2)" },
         { "ktls", "maybe", "command line: --ktls: bad value 'maybe' for ktls (allowed: auto, "
-          "required)" },
+          "required, off)" },
         { "workers", "0", "command line: --workers: bad value '0' for workers (allowed: 1 to "
           "256)" },
         { "user", "no-such-user-ktlsproxy", "command line: --user: user 'no-such-user-ktlsproxy' "
