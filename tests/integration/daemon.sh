@@ -109,16 +109,26 @@ else
 fi
 
 # ---- handshake flights: corked, each leaves in one TCP segment (Lwan's
-# finding; uncorked, mbedTLS's per-message writes make about six) ----
+# finding; uncorked, mbedTLS's per-message writes make about six).  A TLS 1.3
+# session ticket is a flight of its own, after the client's Finished. ----
+segments() { python3 "$top_srcdir/tests/tools/handshake_segments.py" $PROXY_PORT "$1"; }
 write_config "$T/seg.ini"
 if start_proxy "$T/seg.ini"; then
-    segs=$(python3 "$top_srcdir/tests/tools/handshake_segments.py" $PROXY_PORT 1.3)
-    check "TLS 1.3: the server's one flight arrives in 1 segment ($segs)" [ "$segs" = 1 ]
-    segs=$(python3 "$top_srcdir/tests/tools/handshake_segments.py" $PROXY_PORT 1.2)
+    segs=$(segments 1.3)
+    check "TLS 1.3: the server's flight and its ticket arrive in 2 segments ($segs)" [ "$segs" = 2 ]
+    segs=$(segments 1.2)
     check "TLS 1.2: the server's two flights arrive in 2 segments ($segs)" [ "$segs" = 2 ]
     check "daemon stops cleanly (segments)" stop_proxy
 else
     not_ok "daemon starts (segments)"
+fi
+write_config "$T/seg-noticket.ini" "session_tickets = no"
+if start_proxy "$T/seg-noticket.ini"; then
+    segs=$(segments 1.3)
+    check "TLS 1.3 without tickets: the server's one flight arrives in 1 segment ($segs)" [ "$segs" = 1 ]
+    check "daemon stops cleanly (segments, no tickets)" stop_proxy
+else
+    not_ok "daemon starts (segments, no tickets)"
 fi
 
 # s_client_command VERSION LETTER OUT: an s_client of TLS VERSION that sends

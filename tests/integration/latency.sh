@@ -8,16 +8,15 @@
 # ACKs at once and a Nagle stall cannot happen.  Both runs pay the same
 # crypto (and, in the emulated VM, the same slowness); a response size whose
 # median latency is 30 ms or more above the quick-ACK run's waited for a
-# delayed ACK (>= 40 ms).  Runs in its own network namespace (the route is
-# changed); inside the kTLS VM the whole network is the VM's own.
+# delayed ACK (>= 40 ms).  The route is changed in the suite's own network
+# namespace (lib.sh); inside the kTLS VM the whole network is the VM's own.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-if [ "${KP_VM_GUEST:-0}" != 1 ] && [ -z "${KP_LATENCY_NETNS:-}" ]; then
-    KP_LATENCY_NETNS=1 exec unshare -n "$0" "$@"
-    echo "SKIP: latency.sh needs a network namespace (unshare -n, as root)" >&2
+. "$here/lib.sh"
+if [ "$IN_VM" != 1 ] && [ -z "${KP_NETNS:-}" ]; then
+    echo "SKIP: latency.sh changes a route: it needs a network namespace (run as root)" >&2
     exit 77
 fi
-. "$here/lib.sh"
 
 PROXY_PORT=18843 HTTP_PORT=19401
 KEEPALIVE=$top_srcdir/tests/tools/keepalive.py

@@ -12,6 +12,16 @@ PROXY_PORT=18443
 IN_VM=${KP_VM_GUEST:-0}
 if [ "$IN_VM" = 1 ]; then KTLS=required; else KTLS=auto; fi
 
+# On the host each suite runs in a network namespace of its own (as root), so
+# that suites make check runs side by side cannot collide on a port; the kTLS
+# VM runs them one after another.  KP_NETNS=1 once inside.
+if [ "$IN_VM" != 1 ] && [ -z "${KP_NETNS:-}" ] && [ "$(id -u)" = 0 ]; then
+    KP_NETNS=1 exec unshare -n "$0" "$@"
+fi
+if [ -n "${KP_NETNS:-}" ]; then
+    ip link set lo up || { echo "lib.sh: cannot bring lo up in the suite's namespace" >&2; exit 1; }
+fi
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/kp-it.XXXXXX")
 npass=0
 nfail=0
