@@ -16,6 +16,8 @@ RAW_PORT=19101 V1_PORT=19102 V2_PORT=19103 EARLY_PORT=19104 SINK_PORT=19105 FLOO
 DOWN_PORT=19109
 SLOW=1
 [ "$IN_VM" = 1 ] && SLOW=4   # TCG emulation: allow more time for each client
+# The system python: a pyenv shim costs seconds per start.
+if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 
 echo "# edge cases: ktls=$KTLS in $T"
 make_certs
@@ -248,7 +250,7 @@ check "client killed mid-upload: the sink backend got part of the upload, then E
 check "client killed mid-upload: the daemon lives" daemon_alive
 check "client killed mid-upload: a new connection is served" probe
 
-# 6. fd leak under 1000 bad connections, a fifth of them abandoned transfers.
+# 6. fd leak under 1000 bad connections, a tenth of them abandoned transfers.
 # The comparison counts descriptors that are not pipes: each worker keeps a
 # pool of pipes for splice whose size depends on past traffic, so pipes may
 # legitimately stay open; sockets, memfds, files and event fds must all come
@@ -263,7 +265,7 @@ nonpipe_fds() {
 base=$(nonpipe_fds)
 "$KP_BACKEND" --gen 16384 >"$T/flood-prefix.bin"
 t0=$(date +%s)
-python3 - "$PROXY_PORT" "$DOWN_FE_PORT" "$T/flood-prefix.bin" >"$T/storm.out" 2>&1 <<'EOF'
+"$PYTHON" - "$PROXY_PORT" "$DOWN_FE_PORT" "$T/flood-prefix.bin" >"$T/storm.out" 2>&1 <<'EOF'
 import socket, ssl, struct, sys
 from concurrent.futures import ThreadPoolExecutor
 port, down = int(sys.argv[1]), int(sys.argv[2])
@@ -301,25 +303,25 @@ def abandoned_transfer(i):
         if not b:
             break
         got += b
-    if i % 2:
+    if (i // 10) % 2:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
     if got != prefix:
         print("conn", i, "abandoned transfer: got", len(got), "bytes, not the stream's start")
     return got == prefix
 def one(i):
-    kind = i % 5
+    kind = i % 10
     try:
         if kind == 4:
             return abandoned_transfer(i)
-        if kind == 3:     # backend down: must get the whole 503 page
+        if kind in (3, 8):  # backend down: must get the whole 503 page
             with socket.create_connection(("127.0.0.1", down), timeout=30) as raw:
                 with ctx.wrap_socket(raw) as s:
                     return read_to_end(s).startswith(b"HTTP/1.1 503 ")
         s = socket.create_connection(("127.0.0.1", port), timeout=30)
-        if kind == 1:
+        if kind in (1, 6):
             s.sendall(b"GET / HTTP/1.0\r\n\r\n garbage, not TLS")
-        elif kind == 2:
+        elif kind in (2, 7):
             s.sendall(hello[: len(hello) // 2])
         s.close()
         return True
@@ -334,20 +336,20 @@ echo "# the 1000 connections took $(($(date +%s) - t0)) s"
 check "1000 bad connections: every one behaved ($(tail -1 "$T/storm.out"))" \
     grep -qx 'ok 1000 of 1000' "$T/storm.out"
 flood_conns=$(ls "$T"/flood/conn-*.txt 2>/dev/null | wc -l)
-check "1000 bad connections: 200 of them reached the pump with a transfer under way ($flood_conns)" \
-    [ "$flood_conns" -ge 200 ]
+check "1000 bad connections: 100 of them reached the pump with a transfer under way ($flood_conns)" \
+    [ "$flood_conns" -ge 100 ]
 for i in $(seq 1 $((50 * SLOW))); do [ "$(nonpipe_fds)" -le "$base" ] && break; sleep 0.2; done
 now=$(nonpipe_fds)
 echo "# fds settled after $(($(date +%s) - t0)) s"
 check "1000 bad connections: non-pipe fds back to the baseline ($base -> $now)" [ "$now" -eq "$base" ]
-# Pipes (kTLS only: the fallback never makes one): each worker keeps at most
-# 64 idle pipes (2 fds each, src/pump.c POOL_MAX_IDLE), and at most 32
-# connections were open at once.  The 200 abandoned transfers each left a
-# pipe with bytes in it, which must be closed: kept, they would be 400 fds.
+# Pipes (kTLS only: the fallback never makes one): at most 32 connections
+# were open at once, 2 pipes (4 fds) each at most, so the pools cannot hold
+# more than 128 fds of pipes.  The 100 abandoned transfers each left a pipe
+# with bytes in it, which must be closed: kept, they alone would be 200 fds.
 if [ "$IN_VM" = 1 ]; then
     pipe_fds=$(for f in /proc/"$proxy_pid"/fd/*; do readlink "$f"; done 2>/dev/null | grep -c '^pipe:')
-    check "1000 bad connections: pipe fds stay within the pools' bound ($pipe_fds <= 256)" \
-        [ "$pipe_fds" -le 256 ]
+    check "1000 bad connections: pipe fds within what 32 connections can use ($pipe_fds <= 128)" \
+        [ "$pipe_fds" -le 128 ]
 else
     echo "ok - 1000 bad connections: pipe fds within the pools' bound # SKIP needs kTLS (pipes)"
 fi
