@@ -11,8 +11,6 @@ PROXY_PORT=18743 RAW_PORT=19301 HOLD_PORT=19302
 IDLE_CONNS=${KP_IDLE_CONNS:-400}
 SLOW=1
 [ "$IN_VM" = 1 ] && SLOW=4   # TCG emulation: python and openssl start slowly
-# The system python: a pyenv shim costs seconds per start.
-if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 
 echo "# daemon behaviour: ktls=$KTLS in $T"
 make_certs

@@ -16,8 +16,6 @@ RAW_PORT=19101 V1_PORT=19102 V2_PORT=19103 EARLY_PORT=19104 SINK_PORT=19105 FLOO
 DOWN_PORT=19109
 SLOW=1
 [ "$IN_VM" = 1 ] && SLOW=4   # TCG emulation: allow more time for each client
-# The system python: a pyenv shim costs seconds per start.
-if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 
 echo "# edge cases: ktls=$KTLS in $T"
 make_certs

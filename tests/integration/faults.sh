@@ -16,8 +16,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 PROXY_PORT=18943
 RAW_PORT=19501 RESET_PORT=19502 STALL_PORT=19503 STOP_PORT=19504 LATE_PORT=19505
 FLOOD_PORT=19506 REFUSE_PORT=19509
-# The system python: a pyenv shim costs seconds per start.
-if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 FAULTS="$PYTHON $top_srcdir/tests/tools/faults.py"
 SLOW=1
 [ "$IN_VM" = 1 ] && SLOW=4   # TCG emulation: python and openssl start slowly

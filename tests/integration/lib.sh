@@ -7,6 +7,8 @@
 KTLSPROXY=$top_builddir/src/ktlsproxy
 KP_BACKEND=$top_builddir/tests/tools/kp_backend
 PROXY_PORT=18443
+# The system python: a pyenv shim costs seconds per start (more in the VM).
+if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 # Inside the kTLS VM the daemon must use kernel TLS; on a host without it,
 # the user-space fallback.
 IN_VM=${KP_VM_GUEST:-0}

@@ -19,8 +19,6 @@ PROXY_PORT=18643
 HOLD_PORT=19201 BULK_PORT=19202 DOWN_PORT=19209
 BULK=${KP_BULK_BYTES:-$((64 * 1024 * 1024))}
 KEYSCAN=$top_srcdir/tests/tools/keyscan.py
-# The system python: a pyenv shim costs several slow execs inside the VM.
-if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 
 echo "# proofs: ktls=$KTLS in $T"
 make_certs
