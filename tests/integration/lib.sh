@@ -31,7 +31,7 @@ keep_scratch() {
     local dest
     if [ "$IN_VM" = 1 ]; then
         dest=$top_builddir/vm-scratch/$(basename "$T")
-        mkdir -p "$dest" && (cd "$T" && find . -size -16M \( -type f -o -type p \) -print0 |
+        mkdir -p "$dest" && (cd "$T" && find . -size -16M -type f -print0 |
             tar --null --no-recursion -T - -cf -) | tar -C "$dest" -xf - && T=$dest
     fi
     echo "# scratch kept in $T"
