@@ -168,16 +168,20 @@ def c_roundtrip(sni):
     sock = client_ctx().wrap_socket(socket.create_connection((HOST, PORT), timeout=LIMIT),
                                     server_hostname=sni)
     t0 = time.monotonic()
-    sock.sendall(b"hello")
     got, how = 0, "eof"
     try:
+        sock.sendall(b"hello")  # (the daemon may have closed already)
         while True:
             data = sock.recv(65536)
             if not data:
                 break
             got += len(data)
-    except (ConnectionResetError, ssl.SSLError) as e:
-        how = "reset" if isinstance(e, ConnectionResetError) else "tls-error"
+    except ssl.SSLEOFError:
+        how = "eof"
+    except (ConnectionResetError, BrokenPipeError):
+        how = "reset"
+    except ssl.SSLError:
+        how = "tls-error"
     except (TimeoutError, socket.timeout):
         how = "open"
     return "%d %.2f %s" % (got, time.monotonic() - t0, how)
