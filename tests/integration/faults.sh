@@ -44,7 +44,7 @@ write_config() {
 [frontend f]
 listen = 127.0.0.1:$PROXY_PORT
 cert = $T/ec.pem $T/ec.key
-handshake_timeout = 2s
+handshake_timeout = $((2 * SLOW))s
 idle_timeout = $((4 * SLOW))s
 backend = raw
 EOF
@@ -181,8 +181,8 @@ sleep 1
 check "slow handshake (1 byte/s): other clients are served meanwhile" probe
 wait $slow
 got=$(cat "$T/slow.out")
-check "slow handshake: closed by handshake_timeout = 2s, not before ($got)" \
-    within "$got" 1.95 $((2 + 2 * SLOW))
+check "slow handshake: closed by handshake_timeout = $((2 * SLOW))s, not before ($got)" \
+    within "$got" $((2 * SLOW - 1)).95 $((4 * SLOW))
 check "slow handshake: logged" logged "frontend f: handshake timeout"
 survived "slow handshake"
 
