@@ -65,6 +65,8 @@ sed -e "s|^route = .*||" -e "s|client_verify = optional|client_verify = required
     "$T/b.ini" >"$T/required.ini"
 
 hello_sha=$("$KP_BACKEND" --gen 5 | sha)
+# failed_itself STATUS: a client failed, and not because timeout killed it.
+failed_itself() { [ "$1" -ne 0 ] && [ "$1" -ne 124 ]; }
 # roundtrip SNI [s_client args...]: send 5 bytes, print the sha of the reply.
 roundtrip() {
     local sni=$1
@@ -117,9 +119,16 @@ fi
 if start_proxy "$T/required.ini"; then
     check "client_verify = required: a client with a certificate gets through" \
         [ "$(roundtrip v6.wild.test -cert "$T/client.pem" -key "$T/client.key")" = "$hello_sha" ]
-    roundtrip v6.wild.test >/dev/null
-    check "client_verify = required: a client without one is refused, and logged" \
-        grep -q "info: frontend f: handshake failed" "$T/proxy.log"
+    nconn=$(ls "$T"/v6/conn-*.txt | wc -l)
+    printf hello | timeout $((10 * SLOW)) openssl s_client -quiet -connect "[::1]:$PROXY_PORT" \
+        -servername v6.wild.test >"$T/refused.out" 2>"$T/refused.err"
+    st=$?
+    check "client_verify = required: a client without one fails by itself (exit $st)" failed_itself "$st"
+    check "... receives no byte of application data ($(wc -c <"$T/refused.out") bytes)" \
+        [ ! -s "$T/refused.out" ]
+    check "... and nothing reached the backend ($nconn connections before)" \
+        [ "$(ls "$T"/v6/conn-*.txt | wc -l)" -eq "$nconn" ]
+    check "... and it is logged" grep -q "info: frontend f: handshake failed" "$T/proxy.log"
     check "daemon stops cleanly (required)" stop_proxy
 else
     not_ok "daemon starts (required)"

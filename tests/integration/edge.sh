@@ -12,13 +12,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 # Away from suite.sh's ports, so both can run at once.
 PROXY_PORT=18543 EP_PORT=18544 STRICT_PORT=18545 DOWN_FE_PORT=18546
-RAW_PORT=19101 V1_PORT=19102 V2_PORT=19103 EARLY_PORT=19104 SINK_PORT=19105 DOWN_PORT=19109
+RAW_PORT=19101 V1_PORT=19102 V2_PORT=19103 EARLY_PORT=19104 SINK_PORT=19105 FLOOD_PORT=19106
+DOWN_PORT=19109
 SLOW=1
 [ "$IN_VM" = 1 ] && SLOW=4   # TCG emulation: allow more time for each client
 
 echo "# edge cases: ktls=$KTLS in $T"
 make_certs
-mkdir -p "$T/raw" "$T/v1" "$T/v2" "$T/early" "$T/sink"
+mkdir -p "$T/raw" "$T/v1" "$T/v2" "$T/early" "$T/sink" "$T/flood"
 printf 'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 14\r\nConnection: close\r\n\r\ncustom-page-42\n' \
     >"$T/error.http"
 hello_sha=$("$KP_BACKEND" --gen 5 | sha)
@@ -30,7 +31,10 @@ start_bg v1 "$KP_BACKEND" --listen 127.0.0.1:$V1_PORT --dir "$T/v1" --proxy v1 -
 start_bg v2 "$KP_BACKEND" --listen 127.0.0.1:$V2_PORT --dir "$T/v2" --proxy v2 --close-early
 start_bg early "$KP_BACKEND" --listen 127.0.0.1:$EARLY_PORT --dir "$T/early" --close-early
 start_bg sink "$KP_BACKEND" --listen 127.0.0.1:$SINK_PORT --dir "$T/sink"
-for p in $RAW_PORT $V1_PORT $V2_PORT $EARLY_PORT $SINK_PORT; do wait_port 127.0.0.1 "$p" || exit 1; done
+# flood: sends at once, more than the client, the daemon and the kernel
+# buffers hold, so a client that stops reading leaves bytes in the pump.
+start_bg flood "$KP_BACKEND" --listen 127.0.0.1:$FLOOD_PORT --dir "$T/flood" --expect 0 --send 8388608
+for p in $RAW_PORT $V1_PORT $V2_PORT $EARLY_PORT $SINK_PORT $FLOOD_PORT; do wait_port 127.0.0.1 "$p" || exit 1; done
 
 # The main configuration: routes by SNI to each special backend.
 write_main_config() {
@@ -44,6 +48,7 @@ alpn = h2 http/1.1
 route = sni:v1.wild.test v1
 route = sni:early.wild.test early
 route = sni:sink.wild.test sink
+route = sni:flood.wild.test flood
 backend = raw
 
 [frontend ep]
@@ -78,6 +83,9 @@ address = 127.0.0.1:$EARLY_PORT
 
 [backend sink]
 address = 127.0.0.1:$SINK_PORT
+
+[backend flood]
+address = 127.0.0.1:$FLOOD_PORT
 
 [backend down]
 address = 127.0.0.1:$DOWN_PORT
@@ -186,8 +194,10 @@ st=$?
 check "backend down: curl --http2 fails without hanging (exit $st)" failed_itself "$st"
 check "backend down: s_client without ALPN sees the server close" \
     ends_within $((3 * SLOW)) openssl s_client -connect 127.0.0.1:$DOWN_FE_PORT
+# (s_client connected and the handshake completed: an empty or missing file
+# must not pass for "no page")
 check "backend down: s_client without ALPN gets no HTTP page" \
-    eval "! grep -q 'HTTP/1.1' '$T/ends.out'"
+    eval "grep -q '^New, TLS' '$T/ends.out' && ! grep -q 'HTTP/1.1' '$T/ends.out'"
 code=$(curl -sk --max-time $((10 * SLOW)) -o "$T/ep.body" -w '%{http_code}' "https://localhost:$EP_PORT/" || true)
 check "error_page: the status line of the file is served ($code)" [ "$code" = 503 ]
 check "error_page: the body of the file is served" [ "$(cat "$T/ep.body")" = custom-page-42 ]
@@ -238,10 +248,11 @@ check "client killed mid-upload: the sink backend got part of the upload, then E
 check "client killed mid-upload: the daemon lives" daemon_alive
 check "client killed mid-upload: a new connection is served" probe
 
-# 6. fd leak under 1000 bad connections.  The comparison counts descriptors
-# that are not pipes: each worker keeps a pool of pipes for splice whose size
-# depends on past traffic, so pipes may legitimately stay open; sockets,
-# memfds, files and event fds must all come back to the baseline.
+# 6. fd leak under 1000 bad connections, a tenth of them abandoned transfers.
+# The comparison counts descriptors that are not pipes: each worker keeps a
+# pool of pipes for splice whose size depends on past traffic, so pipes may
+# legitimately stay open; sockets, memfds, files and event fds must all come
+# back to the baseline.
 nonpipe_fds() {
     local n=0 f
     for f in /proc/"$proxy_pid"/fd/*; do
@@ -250,10 +261,13 @@ nonpipe_fds() {
     echo "$n"
 }
 base=$(nonpipe_fds)
-python3 - "$PROXY_PORT" "$DOWN_FE_PORT" >"$T/storm.out" 2>&1 <<'EOF'
-import socket, ssl, sys
+"$KP_BACKEND" --gen 16384 >"$T/flood-prefix.bin"
+t0=$(date +%s)
+"$PYTHON" - "$PROXY_PORT" "$DOWN_FE_PORT" "$T/flood-prefix.bin" >"$T/storm.out" 2>&1 <<'EOF'
+import socket, ssl, struct, sys
 from concurrent.futures import ThreadPoolExecutor
 port, down = int(sys.argv[1]), int(sys.argv[2])
+prefix = open(sys.argv[3], "rb").read()
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 ctx.set_alpn_protocols(["http/1.1"])
 inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -263,26 +277,49 @@ try:
 except ssl.SSLWantReadError:
     pass
 hello = out.read()
+def read_to_end(s):
+    data = b""
+    while True:
+        try:
+            b = s.recv(65536)
+        except ssl.SSLError:
+            break
+        if not b:
+            break
+        data += b
+    return data
+def abandoned_transfer(i):
+    """Pumping with bytes in flight: the flood backend sends megabytes, the
+    client reads the first 16 KiB (which must be exactly the stream's start:
+    a pipe reused with stale bytes would show here), then leaves, half of
+    the time with a reset."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s = ctx.wrap_socket(raw, server_hostname="flood.wild.test")
+    got = b""
+    while len(got) < len(prefix):
+        b = s.recv(len(prefix) - len(got))
+        if not b:
+            break
+        got += b
+    if (i // 10) % 2:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    if got != prefix:
+        print("conn", i, "abandoned transfer: got", len(got), "bytes, not the stream's start")
+    return got == prefix
 def one(i):
-    kind = i % 4
+    kind = i % 10
     try:
-        if kind == 3:     # backend down: must get the whole 503 page
+        if kind == 4:
+            return abandoned_transfer(i)
+        if kind in (3, 8):  # backend down: must get the whole 503 page
             with socket.create_connection(("127.0.0.1", down), timeout=30) as raw:
                 with ctx.wrap_socket(raw) as s:
-                    data = b""
-                    while True:
-                        try:
-                            b = s.recv(65536)
-                        except ssl.SSLError:
-                            break
-                        if not b:
-                            break
-                        data += b
-                    return data.startswith(b"HTTP/1.1 503 ")
+                    return read_to_end(s).startswith(b"HTTP/1.1 503 ")
         s = socket.create_connection(("127.0.0.1", port), timeout=30)
-        if kind == 1:
+        if kind in (1, 6):
             s.sendall(b"GET / HTTP/1.0\r\n\r\n garbage, not TLS")
-        elif kind == 2:
+        elif kind in (2, 7):
             s.sendall(hello[: len(hello) // 2])
         s.close()
         return True
@@ -293,17 +330,31 @@ with ThreadPoolExecutor(32) as ex:
     res = list(ex.map(one, range(1000)))
 print("ok", sum(res), "of", len(res))
 EOF
+echo "# the 1000 connections took $(($(date +%s) - t0)) s"
 check "1000 bad connections: every one behaved ($(tail -1 "$T/storm.out"))" \
     grep -qx 'ok 1000 of 1000' "$T/storm.out"
+flood_conns=$(ls "$T"/flood/conn-*.txt 2>/dev/null | wc -l)
+check "1000 bad connections: 100 of them reached the pump with a transfer under way ($flood_conns)" \
+    [ "$flood_conns" -ge 100 ]
 for i in $(seq 1 $((50 * SLOW))); do [ "$(nonpipe_fds)" -le "$base" ] && break; sleep 0.2; done
 now=$(nonpipe_fds)
+echo "# fds settled after $(($(date +%s) - t0)) s"
 check "1000 bad connections: non-pipe fds back to the baseline ($base -> $now)" [ "$now" -eq "$base" ]
-# Pipes: each worker keeps at most 64 idle pipes (2 fds each) in its pool
-# (src/pump.c POOL_MAX_IDLE); more than that after the storm is a leak.
-pipe_fds=$(for f in /proc/"$proxy_pid"/fd/*; do readlink "$f"; done 2>/dev/null | grep -c '^pipe:')
-check "1000 bad connections: pipe fds stay within the pools' bound ($pipe_fds <= 256)" \
-    [ "$pipe_fds" -le 256 ]
-check "1000 bad connections: a new connection is served" probe
+# Pipes (kTLS only: the fallback never makes one): at most 32 connections
+# were open at once, 2 pipes (4 fds) each at most, so the pools cannot hold
+# more than 128 fds of pipes.  The 100 abandoned transfers each left a pipe
+# with bytes in it, which must be closed: kept, they alone would be 200 fds.
+if [ "$IN_VM" = 1 ]; then
+    pipe_fds=$(for f in /proc/"$proxy_pid"/fd/*; do readlink "$f"; done 2>/dev/null | grep -c '^pipe:')
+    check "1000 bad connections: pipe fds within what 32 connections can use ($pipe_fds <= 128)" \
+        [ "$pipe_fds" -le 128 ]
+else
+    echo "ok - 1000 bad connections: pipe fds within the pools' bound # SKIP needs kTLS (pipes)"
+fi
+# Pipes that went back to the pools are reused now: a stale byte in one would
+# corrupt these round trips.
+probes() { local i; for i in $(seq 1 "$1"); do probe || return 1; done; }
+check "1000 bad connections: 10 new connections are served, intact" probes 10
 
 # 7. TLS below 1.2 and non-AEAD suites are refused with an alert
 sleep 1.1 # past the log's rate limit of handshake failures (10 a second), which the storm hit

@@ -7,6 +7,8 @@
 KTLSPROXY=$top_builddir/src/ktlsproxy
 KP_BACKEND=$top_builddir/tests/tools/kp_backend
 PROXY_PORT=18443
+# The system python: a pyenv shim costs seconds per start (more in the VM).
+if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 # Inside the kTLS VM the daemon must use kernel TLS; on a host without it,
 # the user-space fallback.
 IN_VM=${KP_VM_GUEST:-0}
@@ -30,7 +32,19 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    if [ "$nfail" -eq 0 ] && [ -z "${KP_KEEP:-}" ]; then rm -rf "$T"; else echo "# scratch kept in $T"; fi
+    if [ "$nfail" -eq 0 ] && [ -z "${KP_KEEP:-}" ]; then rm -rf "$T"; else keep_scratch; fi
+}
+# keep_scratch: say where the scratch is.  In the VM /tmp is a tmpfs that
+# vanishes with it: copy the scratch (files under 16 MiB) into the build
+# tree, which the host sees.
+keep_scratch() {
+    local dest
+    if [ "$IN_VM" = 1 ]; then
+        dest=$top_builddir/vm-scratch/$(basename "$T")
+        mkdir -p "$dest" && (cd "$T" && find . -size -16M -type f -print0 |
+            tar --null --no-recursion -T - -cf -) | tar -C "$dest" -xf - && T=$dest
+    fi
+    echo "# scratch kept in $T"
 }
 trap cleanup EXIT
 

@@ -2,8 +2,9 @@
 # Two proofs about the daemon's promises, on live connections:
 #
 # A) Keys are gone.  Once a connection is handed to kTLS, no copy of its TLS
-#    1.3 traffic secrets, keys and IVs (or its TLS 1.2 master secret) is left
-#    anywhere in the daemon's memory (tests/tools/keyscan.py reads all of it).
+#    1.3 traffic secrets, keys, IVs and IV parts (TLS 1.2: master secret, and
+#    each key and IV of the key block) is left anywhere in the daemon's
+#    writable memory (tests/tools/keyscan.py reads all of it).
 #    On the host there is no kTLS: the connection stays in mbedTLS, which must
 #    still hold the keys, and the same scan must find them; that proves the
 #    scan would see a leak.
@@ -18,8 +19,6 @@ PROXY_PORT=18643
 HOLD_PORT=19201 BULK_PORT=19202 DOWN_PORT=19209
 BULK=${KP_BULK_BYTES:-$((64 * 1024 * 1024))}
 KEYSCAN=$top_srcdir/tests/tools/keyscan.py
-# The system python: a pyenv shim costs several slow execs inside the VM.
-if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 
 echo "# proofs: ktls=$KTLS in $T"
 make_certs
@@ -62,7 +61,7 @@ scan_case() {
     hs0=$(grep -c "frontend f: TLSv$5 $4 " "$T/proxy.log")
     mkfifo "$fifo"
     openssl s_client -connect 127.0.0.1:$PROXY_PORT -quiet "$2" "$3" "$4" \
-        -keylogfile "$keys" <"$fifo" >"$T/client-$name.out" 2>"$T/client-$name.err" &
+        -keylogfile "$keys" -msg -msgfile "$T/msg-$name.txt" <"$fifo" >"$T/client-$name.out" 2>"$T/client-$name.err" &
     local client=$!
     pids+=("$client")
     exec 3>"$fifo"
@@ -80,15 +79,17 @@ scan_case() {
     local st=0
     if [ "$IN_VM" = 1 ]; then
         "$PYTHON" "$KEYSCAN" --pid "$proxy_pid" --keylog "$keys" --suite "$4" \
-            >"$T/scan-$name.txt" 2>&1 || st=$?
+            --server-hello "$T/msg-$name.txt" >"$T/scan-$name.txt" 2>&1 || st=$?
         sed 's/^/# /' "$T/scan-$name.txt"
         check "$name: kTLS: no secret, key or IV of the live connection in the daemon's memory" [ "$st" = 0 ]
     else
         "$PYTHON" "$KEYSCAN" --pid "$proxy_pid" --keylog "$keys" --suite "$4" --expect-found \
-            >"$T/scan-$name.txt" 2>&1 || st=$?
+            --server-hello "$T/msg-$name.txt" >"$T/scan-$name.txt" 2>&1 || st=$?
         sed 's/^/# /' "$T/scan-$name.txt"
         check "$name: user-space fallback: the scan finds the live keys (the scan works)" [ "$st" = 0 ]
     fi
+    check "$name: the scan searched the derived keys and IVs, not only the secrets" \
+        grep -q '^server write key' "$T/scan-$name.txt"
     exec 3>&-
     kill "$client" 2>/dev/null
     wait "$client" 2>/dev/null
@@ -98,11 +99,12 @@ start_bg hold "$KP_BACKEND" --listen 127.0.0.1:$HOLD_PORT --dir "$T/raw" --expec
 wait_port 127.0.0.1 $HOLD_PORT || exit 1
 write_config "$T/hold.ini" $HOLD_PORT
 if start_proxy "$T/hold.ini"; then
-    # TLS 1.3: traffic secrets, keys and IVs.  TLS 1.2: the key log has the
-    # client random only (not the server random the key block needs), so the
-    # scan looks for the master secret alone.
+    # TLS 1.3: traffic secrets, keys, IVs and their parts.  TLS 1.2: the
+    # master secret and the key block's keys and IVs (the server random comes
+    # from s_client's -msg output).
     scan_case tls13 -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 1.3
     scan_case tls12 -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 1.2
+    scan_case tls12-chacha -tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305 1.2
     check "A: daemon stops cleanly" stop_proxy
 else
     not_ok "A: daemon starts"

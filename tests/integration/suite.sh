@@ -61,16 +61,57 @@ EOF
 # ---- clients ----
 # Both clients keep reading after their stdin ends (s_client: -quiet implies
 # -ign_eof), until the backend has sent everything and closed.
-s_client_bulk() { # VERSION_FLAG: upload BULK, download BULK
-    timeout 300 openssl s_client -connect 127.0.0.1:$PROXY_PORT -quiet "$1" \
-        <"$T/upload.bin" 2>"$T/s_client.err" | sha
+BULK_TIMEOUT=${KP_BULK_TIMEOUT:-300}   # seconds per bulk client
+# bulk NAME CMD...: CMD uploads upload.bin and downloads BULK bytes.  Keeps
+# the evidence in $T/NAME.*: .err (client's stderr), .sha (of what it
+# received), .result ("EXIT_STATUS SECONDS BYTES_RECEIVED").
+bulk() {
+    local name=$1 t0 st
+    shift
+    t0=$(date +%s)
+    timeout $BULK_TIMEOUT "$@" <"$T/upload.bin" 2>"$T/$name.err" |
+        dd bs=65536 2>"$T/$name.dd" | sha >"$T/$name.sha"
+    st=${PIPESTATUS[0]}
+    echo "$st $(($(date +%s) - t0)) $(sed -n 's/^\([0-9]*\) bytes.*/\1/p' "$T/$name.dd")" >"$T/$name.result"
 }
-gnutls_bulk() { # PRIORITY
-    timeout 300 gnutls-cli --insecure --logfile="$T/gnutls.log" --priority "$1" \
-        --port $PROXY_PORT 127.0.0.1 <"$T/upload.bin" 2>"$T/gnutls.err" | sha
+# bulk_intact NAME [LOG]: NAME's download was complete and intact; else say
+# whether it was a timeout, a short transfer or corruption, with the evidence.
+bulk_intact() {
+    local st secs bytes got why
+    read -r st secs bytes <"$T/$1.result"
+    got=$(cat "$T/$1.sha")
+    [ "$got" = "$down_sha" ] && [ "$bytes" = "$BULK" ] && return 0
+    if [ "$st" = 124 ]; then
+        why="TIMEOUT: killed after $secs s (limit $BULK_TIMEOUT s)"
+    elif [ "${bytes:-0}" = "$BULK" ]; then
+        why="CORRUPTION: all $BULK bytes arrived but differ (client exit $st after $secs s)"
+    else
+        why="SHORT: the client ended by itself (exit $st) after $secs s"
+    fi
+    echo "# $1: $why; received ${bytes:-0} of $BULK bytes; sha expected $down_sha, got $got"
+    echo "# $1: the client's stderr${2:+ and $2} (tail):"
+    tail -n 15 "$T/$1.err" ${2:+"$2"} 2>&1 | sed 's/^/#   /'
+    echo "# $1: the daemon's log (tail):"
+    tail -n 15 "$T/proxy.log" | sed 's/^/#   /'
+    return 1
+}
+s_client_bulk() { # NAME VERSION_FLAG: upload BULK, download BULK
+    bulk "$1" openssl s_client -connect 127.0.0.1:$PROXY_PORT -quiet "$2"
+}
+gnutls_bulk() { # NAME PRIORITY
+    bulk "$1" gnutls-cli --insecure --logfile="$T/$1.log" --priority "$2" \
+        --port $PROXY_PORT 127.0.0.1
 }
 last_raw_result() { # the newest "BYTES SHA" the raw backend recorded
     cat "$(ls -t "$T"/raw/conn-*.txt | head -1)"
+}
+# upload_intact: the backend recorded all of the upload; else show what it got.
+upload_intact() {
+    local got
+    got=$(last_raw_result)
+    [ "$got" = "$BULK $up_sha" ] && return 0
+    echo "# the backend recorded '$got', expected '$BULK $up_sha'"
+    return 1
 }
 curl_get() { # extra curl args...
     timeout 120 curl -sS --insecure "$@" "https://localhost:$PROXY_PORT/file.bin" | sha
@@ -84,15 +125,17 @@ nghttp_get() {
 matrix_case() { # VERSION CIPHER OSSL_FLAG OSSL_SUITE GNUTLS_VERS GNUTLS_CIPHER
     local v=$1 c=$2 name="TLS $1 $2"
     write_config "$T/m.ini" "$v" "$c"
+    [ -f "$T/proxy.log" ] && cp "$T/proxy.log" "$T/proxy-before-$v-$c.log"   # start_proxy truncates it
     start_proxy "$T/m.ini" || { not_ok "$name: daemon starts"; return; }
     local tx0 rx0
     [ "$IN_VM" = 1 ] && tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw)
 
-    check "$name: openssl s_client downloads $BULK bytes intact" [ "$(s_client_bulk "$3")" = "$down_sha" ]
-    check "$name: backend got the s_client upload intact" [ "$(last_raw_result)" = "$BULK $up_sha" ]
-    check "$name: gnutls-cli downloads intact" \
-        [ "$(gnutls_bulk "NORMAL:-VERS-ALL:+VERS-TLS$v:-CIPHER-ALL:+$6")" = "$down_sha" ]
-    check "$name: backend got the gnutls-cli upload intact" [ "$(last_raw_result)" = "$BULK $up_sha" ]
+    s_client_bulk "s_client-$v-$c" "$3"
+    check "$name: openssl s_client downloads $BULK bytes intact" bulk_intact "s_client-$v-$c"
+    check "$name: backend got the s_client upload intact" upload_intact
+    gnutls_bulk "gnutls-$v-$c" "NORMAL:-VERS-ALL:+VERS-TLS$v:-CIPHER-ALL:+$6"
+    check "$name: gnutls-cli downloads intact" bulk_intact "gnutls-$v-$c" "$T/gnutls-$v-$c.log"
+    check "$name: backend got the gnutls-cli upload intact" upload_intact
     check "$name: curl HTTP/1.1 via busybox httpd" [ "$(curl_get --http1.1)" = "$http_sha" ]
     check "$name: curl --http2 via nghttpd h2c" [ "$(curl_get --http2)" = "$http_sha" ]
     check "$name: nghttp via nghttpd h2c" [ "$(nghttp_get)" = "$http_sha" ]

@@ -1,48 +1,68 @@
 #!/usr/bin/env python3
 """keyscan - look for one TLS connection's secrets in a live process's memory.
 
-    keyscan.py --keylog FILE --suite SUITE --pid PID [--expect-found]
+    keyscan.py --keylog FILE --suite SUITE --pid PID [--server-hello MSGFILE]
+               [--expect-found]
 
 FILE is an NSS key log (openssl s_client -keylogfile FILE).  SUITE is the
-negotiated cipher suite in OpenSSL's or IANA's spelling; it picks the hash and
-key length that TLS 1.3 key derivation needs.
+negotiated cipher suite in OpenSSL's or IANA's spelling; it gives the hash,
+key and IV lengths.  MSGFILE is openssl s_client's -msg output (-msgfile),
+where the ServerHello's random is found: TLS 1.2 needs it.
 
-What is looked for ("needles"):
-  TLS 1.3  CLIENT_TRAFFIC_SECRET_0 and SERVER_TRAFFIC_SECRET_0 themselves, and
+What is looked for ("needles"): every form a key can take in memory.
+  TLS 1.3  CLIENT_TRAFFIC_SECRET_0 and SERVER_TRAFFIC_SECRET_0 themselves;
            the write key and 12-byte IV derived from each with
-           HKDF-Expand-Label(secret, "key"/"iv", "", len) (RFC 8446 7.1, 7.3).
-  TLS 1.2  only the 48-byte master secret (CLIENT_RANDOM line).  The key block
-           is PRF(master, "key expansion", server_random || client_random),
-           and the key log carries the client random only, so the keys
-           themselves cannot be derived from it.
+           HKDF-Expand-Label(secret, "key"/"iv", "", len) (RFC 8446 7.1,
+           7.3); and the IV's two parts apart, as the kernel's crypto_info
+           keeps them for AES-GCM: the 4-byte salt and the 8 bytes after it.
+  TLS 1.2  the 48-byte master secret (CLIENT_RANDOM line) and the key block
+           PRF(master, "key expansion", server_random || client_random)
+           (RFC 5246 6.3) cut into its parts: each side's write key and
+           write IV (the 4-byte GCM salt, or ChaCha20's 12-byte IV).
+           Without --server-hello only the master secret is searched.
+Both derivations are computed here with hmac/hashlib, independently of the
+daemon and of mbedTLS.
 
-The whole readable address space (/proc/PID/maps, minus [vvar]-like special
-mappings) is read through /proc/PID/mem; regions that cannot be read are
+Secrets derived at run time can only be in writable memory, so only
+writable (and anonymous) mappings are read, through /proc/PID/mem; that
+also keeps the chance that a 4-byte salt matches by accident small (about
+one in a thousand per scan of a few MiB).  Regions that cannot be read are
 reported and skipped.
 
 Exit status:
   default         0 if no needle is found, 1 if any is.
   --expect-found  0 if every *key* needle is found, 1 otherwise: for TLS 1.3
-                  the four traffic keys and IVs (what a user-space AEAD must
-                  hold to work; the traffic secrets may legitimately be gone
-                  once the keys are derived, so they are only reported), for
-                  TLS 1.2 the master secret.  This mode proves the scan can
-                  see keys that are really there.
+                  the traffic keys, IVs and IV parts (what a user-space AEAD
+                  must hold to work; the traffic secrets may legitimately be
+                  gone once the keys are derived, so they are only reported),
+                  for TLS 1.2 the master secret and every part of the key
+                  block.  This mode proves the scan can see keys that are
+                  really there.
   2               usage or input errors.
 """
 
 import argparse
 import hashlib
 import hmac
+import re
 import sys
 
-# suite -> (hash, AEAD key length); every TLS 1.3 AEAD here has a 12-byte IV.
+# TLS 1.3 suite -> (hash, AEAD key length); every TLS 1.3 AEAD has a 12-byte IV.
 SUITES = {
     "TLS_AES_128_GCM_SHA256": (hashlib.sha256, 16),
     "TLS_AES_256_GCM_SHA384": (hashlib.sha384, 32),
     "TLS_CHACHA20_POLY1305_SHA256": (hashlib.sha256, 32),
 }
 IV_LEN = 12
+SALT_LEN = 4
+# TLS 1.2 AEAD (from the suite name) -> (PRF hash, key length, fixed IV length)
+TLS12_AEADS = {
+    "AES128_GCM": (hashlib.sha256, 16, 4),
+    "AES_128_GCM": (hashlib.sha256, 16, 4),
+    "AES256_GCM": (hashlib.sha384, 32, 4),
+    "AES_256_GCM": (hashlib.sha384, 32, 4),
+    "CHACHA20_POLY1305": (hashlib.sha256, 32, 12),
+}
 SPECIAL_MAPPINGS = ("[vvar]", "[vvar_vclock]", "[vsyscall]")
 CHUNK = 1 << 20
 
@@ -65,16 +85,50 @@ def hkdf_expand_label(hash_fn, secret, label, context, length):
     return hkdf_expand(hash_fn, secret, info, length)
 
 
+def tls12_prf(hash_fn, secret, label, seed, length):
+    """PRF of RFC 5246 section 5: P_hash(secret, label + seed)."""
+    seed = label + seed
+    out, a = b"", seed
+    while len(out) < length:
+        a = hmac.new(secret, a, hash_fn).digest()
+        out += hmac.new(secret, a + seed, hash_fn).digest()
+    return out[:length]
+
+
 def read_keylog(path):
-    """{label: [secret bytes, ...]} from an NSS key log."""
+    """{label: [(client random, secret bytes), ...]} from an NSS key log."""
     entries = {}
     with open(path) as f:
         for line in f:
             parts = line.split()
             if len(parts) != 3 or line.startswith("#"):
                 continue
-            entries.setdefault(parts[0], []).append(bytes.fromhex(parts[2]))
+            entries.setdefault(parts[0], []).append(
+                (bytes.fromhex(parts[1]), bytes.fromhex(parts[2])))
     return entries
+
+
+def server_randoms(path):
+    """The random of every ServerHello in openssl s_client -msg output."""
+    randoms, lines = [], open(path).read().splitlines()
+    for i, line in enumerate(lines):
+        if not line.endswith(", ServerHello"):
+            continue
+        body = []
+        for hexline in lines[i + 1:]:
+            if not re.fullmatch(r"\s+([0-9a-f]{2} ?)+", hexline):
+                break
+            body += hexline.split()
+        # type(1) length(3) version(2) random(32)
+        randoms.append(bytes.fromhex("".join(body[6:38])))
+    return randoms
+
+
+def iv_parts(tag, iv):
+    """The IV whole, and its salt and rest apart (AES-GCM crypto_info)."""
+    return [(tag + " write iv", iv, True),
+            (tag + " iv salt", iv[:SALT_LEN], True),
+            (tag + " iv rest", iv[SALT_LEN:], True)]
 
 
 def tls13_needles(entries, suite):
@@ -82,19 +136,41 @@ def tls13_needles(entries, suite):
     hash_fn, key_len = SUITES[suite]
     needles = []
     for side in ("CLIENT", "SERVER"):
-        for n, secret in enumerate(entries.get(side + "_TRAFFIC_SECRET_0", [])):
+        for n, (_, secret) in enumerate(entries.get(side + "_TRAFFIC_SECRET_0", [])):
             tag = side.lower() + ("" if n == 0 else "#%d" % n)
             needles.append((tag + " traffic secret", secret, False))
             needles.append((tag + " write key",
                             hkdf_expand_label(hash_fn, secret, b"key", b"", key_len), True))
-            needles.append((tag + " write iv",
-                            hkdf_expand_label(hash_fn, secret, b"iv", b"", IV_LEN), True))
+            needles += iv_parts(tag, hkdf_expand_label(hash_fn, secret, b"iv", b"", IV_LEN))
     return needles
 
 
-def tls12_needles(entries):
-    return [("master secret" + ("" if n == 0 else "#%d" % n), m, True)
-            for n, m in enumerate(entries.get("CLIENT_RANDOM", []))]
+def tls12_aead(suite):
+    for name, params in TLS12_AEADS.items():
+        if name in suite:
+            return params
+    return None
+
+
+def tls12_needles(entries, suite, srandoms):
+    """[(name, bytes, is_key)]: master secrets, and with the server randoms
+    (in connection order, like the key log) the key blocks' parts."""
+    hash_fn, key_len, iv_len = tls12_aead(suite)
+    needles = []
+    for n, (crandom, master) in enumerate(entries.get("CLIENT_RANDOM", [])):
+        tag = "" if n == 0 else "#%d" % n
+        needles.append(("master secret" + tag, master, True))
+        if n >= len(srandoms):
+            continue
+        block = tls12_prf(hash_fn, master, b"key expansion", srandoms[n] + crandom,
+                          2 * key_len + 2 * iv_len)
+        parts = (("client write key", key_len), ("server write key", key_len),
+                 ("client write iv", iv_len), ("server write iv", iv_len))
+        off = 0
+        for name, length in parts:
+            needles.append((name + tag, block[off:off + length], True))
+            off += length
+    return needles
 
 
 def readable_regions(pid):
@@ -105,7 +181,9 @@ def readable_regions(pid):
             fields = line.split(None, 5)
             start, end = (int(x, 16) for x in fields[0].split("-"))
             name = fields[5].strip() if len(fields) > 5 else ""
-            if fields[1][0] != "r" or name in SPECIAL_MAPPINGS:
+            # writable, or anonymous (a key can be in no other kind)
+            if fields[1][0] != "r" or name in SPECIAL_MAPPINGS or (
+                    fields[1][1] != "w" and name and not name.startswith("[")):
                 continue
             regions.append((start, end, "%s %s %s" % (fields[0], fields[1], name or "[anon]")))
     return regions
@@ -145,6 +223,7 @@ def main():
     ap.add_argument("--keylog", required=True)
     ap.add_argument("--suite", required=True, help="TLS 1.3 suite, or any TLS 1.2 suite")
     ap.add_argument("--pid", required=True, type=int)
+    ap.add_argument("--server-hello", help="openssl s_client -msg output (TLS 1.2)")
     ap.add_argument("--expect-found", action="store_true")
     args = ap.parse_args()
 
@@ -156,7 +235,11 @@ def main():
             return 2
         needles = tls13_needles(entries, suite)
     else:
-        needles = tls12_needles(entries)
+        if tls12_aead(suite) is None:
+            print("keyscan: %s is not a TLS 1.2 AEAD suite" % args.suite, file=sys.stderr)
+            return 2
+        srandoms = server_randoms(args.server_hello) if args.server_hello else []
+        needles = tls12_needles(entries, suite, srandoms)
     if not needles:
         print("keyscan: no usable secret in %s" % args.keylog, file=sys.stderr)
         return 2
