@@ -4,8 +4,9 @@
 # HAProxy in TCP mode (round robin).  A session made on one instance resumes
 # on the other; data flows (over kTLS in the VM: ktls = required, and
 # /proc/net/tls_stat counts every connection); a rolling key rotation, one
-# instance restarted at a time with the next key file, keeps resumption
-# working at every step.
+# instance reloaded (SIGHUP) at a time with the next key file, keeps resumption
+# working at every step, and a control instance with an unrelated key does not
+# resume.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -58,7 +59,10 @@ backend = small
 address = 127.0.0.1:$SMALL_PORT
 EOF
     pid=$(eval "echo \${pid_$name:-}")
-    if [ -n "$pid" ]; then kill -TERM "$pid"; wait "$pid"; fi
+    if [ -n "$pid" ]; then
+        reload_instance "$name" "$pid"
+        return
+    fi
     : >"$T/$name.log"
     "$KTLSPROXY" -c "$T/$name.ini" >>"$T/$name.log" 2>&1 &
     pids+=($!)
@@ -68,6 +72,18 @@ EOF
         sleep 0.05
     done
     not_ok "instance $name starts"
+}
+# reload_instance NAME PID: SIGHUP, and wait until the running instance says
+# it reloaded (the rolling part of a rolling key rotation: no restart).
+reload_instance() {
+    local n
+    n=$(grep -c 'notice: reloaded' "$T/$1.log")
+    kill -HUP "$2"
+    for _ in $(seq 1 200); do
+        [ "$(grep -c 'notice: reloaded' "$T/$1.log")" -gt "$n" ] && return 0
+        sleep 0.05
+    done
+    not_ok "instance $1 reloads"
 }
 handshakes() { grep -c 'frontend web: TLSv' "$T/$1.log"; }
 # via ADDRESS|lb SESSION_FLAGS...: prints Reused or New; a second
@@ -82,7 +98,6 @@ via() {
         grep -a -o -m1 -E '^(Reused|New)'
 }
 data_ok() { [ "$(cat "$T/last.sha")" = "$small_sha" ]; }
-tls_stat() { awk -v n="$1" '$1 == n { print $2 }' /proc/net/tls_stat; }
 
 instance a 127.0.0.2 "$K1"
 instance b 127.0.0.3 "$K1"

@@ -68,7 +68,6 @@ address = 127.0.0.1:$WEB_PORT
 EOF
 }
 
-tls_stat() { awk -v n="$1" '$1 == n { print $2 }' /proc/net/tls_stat; }
 last_raw_result() { cat "$(ls -t "$T"/raw/conn-*.txt | head -1)"; }
 
 # s_get PORT SESSION_FLAGS...: connect, read what the small backend sends
