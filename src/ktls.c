@@ -159,7 +159,7 @@ void ktls_caps_describe(const struct ktls_caps *caps, char *takes, size_t takes_
         if (tx && rx)
             append(takes, takes_len, combos[i].name, "");
         else
-            append(lacks, lacks_len, combos[i].name, missing[!tx << 1 | !rx]);
+            append(lacks, lacks_len, combos[i].name, missing[(tx ? 0 : 2) + (rx ? 0 : 1)]);
     }
     if (takes[0] == '\0')
         snprintf(takes, takes_len, "none");

@@ -235,7 +235,7 @@ static int ring_rotate_if_due(struct ring *r, time_t now)
 static struct ring *ring_get(const struct kp_config *cfg, const struct kp_frontend *fe,
                              bool reload, char *err, size_t errlen)
 {
-    struct key_pair kp;
+    struct key_pair kp = { 0 }; /* read only with a key file; zeroed either way */
     struct ring *r;
     const struct key_pair *file = fe->ticket_key_file ? &kp : NULL;
 
