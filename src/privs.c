@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -83,16 +84,32 @@ int privs_drop(const char *user, const char *group, char *err, size_t errlen)
     return 0;
 }
 
-bool privs_key_file_exposed(const char *path, char *msg, size_t msglen)
+bool privs_key_file_exposed(const char *path, gid_t daemon_gid, char *msg, size_t msglen)
 {
     struct stat st;
+    bool group_reads;
 
-    if (stat(path, &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+    if (stat(path, &st) != 0)
         return false;
-    snprintf(msg, msglen, "private key file %s is readable by %s (mode %04o): chmod 600 it",
+    /* Readable by the daemon's own group is how the key stays readable for
+     * a reload after privileges are dropped (Debian's ssl-cert convention). */
+    group_reads = (st.st_mode & S_IRGRP) != 0 && st.st_gid != daemon_gid;
+    if (!group_reads && (st.st_mode & S_IROTH) == 0)
+        return false;
+    snprintf(msg, msglen, "private key file %s is readable by %s (mode %04o): chmod 600 it%s",
              path, st.st_mode & S_IROTH ? "everyone" : "its group",
-             (unsigned)(st.st_mode & 07777));
+             (unsigned)(st.st_mode & 07777),
+             st.st_mode & S_IROTH ? "" : ", or give it the daemon's group");
     return true;
+}
+
+/* The group the daemon runs as once privileges are dropped. */
+static gid_t daemon_gid(const struct kp_config *cfg)
+{
+    const struct group *gr = cfg->group ? getgrnam(cfg->group) : NULL;
+    const struct passwd *pw = cfg->user ? getpwnam(cfg->user) : NULL;
+
+    return gr ? gr->gr_gid : pw ? pw->pw_gid : getgid();
 }
 
 void privs_warn_exposed_keys(const struct kp_config *cfg)
@@ -101,6 +118,7 @@ void privs_warn_exposed_keys(const struct kp_config *cfg)
 
     for (size_t f = 0; f < cfg->n_frontends; f++)
         for (size_t c = 0; c < cfg->frontends[f].n_certs; c++)
-            if (privs_key_file_exposed(cfg->frontends[f].certs[c].key_file, msg, sizeof msg))
+            if (privs_key_file_exposed(cfg->frontends[f].certs[c].key_file, daemon_gid(cfg), msg,
+                                       sizeof msg))
                 log_warn("%s", msg);
 }

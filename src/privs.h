@@ -23,8 +23,9 @@ int privs_check(uid_t euid, const char *user, const char *group, char *err, size
  * same user).  Call before the threads start.  0, or -1 with the reason. */
 int privs_drop(const char *user, const char *group, char *err, size_t errlen);
 
-/* True (reason in msg) if path is readable by its group or by others. */
-bool privs_key_file_exposed(const char *path, char *msg, size_t msglen);
+/* True (reason in msg) if path is readable by others, or by its group when
+ * that is not daemon_gid, the group the daemon runs as. */
+bool privs_key_file_exposed(const char *path, gid_t daemon_gid, char *msg, size_t msglen);
 
 /* Log a warning for each certificate's key file privs_key_file_exposed(). */
 void privs_warn_exposed_keys(const struct kp_config *cfg);

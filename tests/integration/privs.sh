@@ -113,9 +113,14 @@ check "... and stops cleanly" [ $? = 0 ]
 "$KTLSPROXY" -t -c "$T/explicit.ini" >/dev/null 2>"$T/key600.err"
 check "a key file of mode 600: no warning" sh -c "! grep -q 'private key file' '$T/key600.err'"
 chmod 640 "$T/ec.key"
+"$KTLSPROXY" -t -c "$T/explicit.ini" >/dev/null 2>"$T/key640own.err"
+check "mode 640 in the daemon's own group: no warning (a reload can read it)" \
+    sh -c "! grep -q 'private key file' '$T/key640own.err'"
+chgrp nogroup "$T/ec.key"
 "$KTLSPROXY" -t -c "$T/explicit.ini" >/dev/null 2>"$T/key640.err"
-check "mode 640: a warning naming the file" \
+check "mode 640 in another group: a warning naming the file" \
     grep -q "private key file $T/ec.key is readable by its group (mode 0640)" "$T/key640.err"
+chgrp root "$T/ec.key"
 chmod 604 "$T/ec.key"
 check "mode 604: a warning at start-up too" start_proxy "$T/explicit.ini"
 check "... naming the file" \

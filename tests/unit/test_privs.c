@@ -39,8 +39,9 @@ static void other_users_may_run_as_they_are(void **state)
     assert_int_equal(privs_check(1000, NULL, "www-data", err, sizeof err), 0);
 }
 
-/* Whether a file of this mode is reported, and the message names it. */
-static int exposed_with_mode(mode_t mode, char *msg, size_t msglen)
+/* Whether a file of this mode is reported for a daemon running as gid, and
+ * the message names it. */
+static int exposed_as(mode_t mode, gid_t gid, char *msg, size_t msglen)
 {
     char path[] = "/tmp/test_privs.XXXXXX";
     int fd = mkstemp(path);
@@ -48,12 +49,18 @@ static int exposed_with_mode(mode_t mode, char *msg, size_t msglen)
 
     assert_true(fd >= 0);
     assert_int_equal(fchmod(fd, mode), 0);
-    exposed = privs_key_file_exposed(path, msg, msglen);
+    exposed = privs_key_file_exposed(path, gid, msg, msglen);
     if (exposed)
         assert_non_null(strstr(msg, path));
     unlink(path);
     close(fd);
     return exposed;
+}
+
+/* ... for a daemon whose group is not the file's. */
+static int exposed_with_mode(mode_t mode, char *msg, size_t msglen)
+{
+    return exposed_as(mode, getegid() + 1, msg, msglen);
 }
 
 static void key_files_others_can_read(void **state)
@@ -69,7 +76,11 @@ static void key_files_others_can_read(void **state)
     assert_true(exposed_with_mode(0604, msg, sizeof msg));
     assert_non_null(strstr(msg, "readable by everyone (mode 0604)"));
     assert_true(exposed_with_mode(0644, msg, sizeof msg));
-    assert_false(privs_key_file_exposed("/nonexistent/key.pem", msg, sizeof msg));
+    assert_false(privs_key_file_exposed("/nonexistent/key.pem", 0, msg, sizeof msg));
+    /* The daemon's own group may read it (what a reload after dropping
+     * privileges needs); everyone may not. */
+    assert_false(exposed_as(0640, getegid(), msg, sizeof msg));
+    assert_true(exposed_as(0644, getegid(), msg, sizeof msg));
 }
 
 int main(void)
