@@ -31,7 +31,9 @@ echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; (void)n; retu
     skip "$cc cannot link -fsanitize=fuzzer"
 
 # shellcheck disable=SC2086
+# (configure passes PACKAGE_VERSION to the daemon's build; the targets only need a value)
 cflags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE $san -I$src ${FUZZ_CFLAGS:-} -DFUZZ_DIR=\"$top_srcdir/tests/fuzz\""
+cflags="$cflags -DPACKAGE_VERSION=\"fuzz\""
 newest_header=$(ls -t "$src"/*.h | head -1)
 objs=()
 for c in "$src"/*.c; do
