@@ -338,6 +338,7 @@ test_global_limits(void **state)
     cfg = load_ok("[global]\nmax_handshakes = 1000000\ndrain_timeout = 2m\n" MINIMAL);
     assert_int_equal(cfg->max_handshakes, 1000000);
     assert_int_equal(cfg->drain_timeout_ms, 120000);
+    config_free(cfg);
     cfg = load_ok("[global]\nktls = off\n" MINIMAL);
     assert_int_equal(cfg->ktls, KP_KTLS_OFF);
     config_free(cfg);
