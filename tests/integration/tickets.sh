@@ -17,7 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 PROXY_PORT=18843 B_PORT=18844 C_PORT=18845
 RAW_PORT=19401 SMALL_PORT=19402 WEB_PORT=19403
-# s_client after resumption, each direction: the full 64 MiB where kTLS runs.
+# s_client after resumption, each direction: 64 MiB where kTLS runs, unless
+# KP_TICKET_BULK_BYTES says otherwise (tests/vm/integration.test: 32 MiB).
 if [ "$IN_VM" = 1 ]; then BULK=$((64 * 1024 * 1024)); else BULK=$((8 * 1024 * 1024)); fi
 BULK=${KP_TICKET_BULK_BYTES:-$BULK}
 SMALL=4096                                          # what the small backend sends
