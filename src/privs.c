@@ -114,11 +114,11 @@ static gid_t daemon_gid(const struct kp_config *cfg)
 
 void privs_warn_exposed_keys(const struct kp_config *cfg)
 {
+    gid_t gid = daemon_gid(cfg); /* one passwd/group lookup, not one per key file */
     char msg[512];
 
     for (size_t f = 0; f < cfg->n_frontends; f++)
         for (size_t c = 0; c < cfg->frontends[f].n_certs; c++)
-            if (privs_key_file_exposed(cfg->frontends[f].certs[c].key_file, daemon_gid(cfg), msg,
-                                       sizeof msg))
+            if (privs_key_file_exposed(cfg->frontends[f].certs[c].key_file, gid, msg, sizeof msg))
                 log_warn("%s", msg);
 }

@@ -67,6 +67,17 @@ print("ok")
 PY
 check "kubernetes: manifest parses, selector matches, every config path is under a mount" \
     grep -qx ok "$T/k8s.out"
+k8s_models=${KP_K8S_MODELS:-/opt/ktlsproxy-test/node_modules}
+if command -v node >/dev/null && [ -d "$k8s_models/kubernetes-models" ]; then
+    python3 -c 'import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))' \
+        "$C/kubernetes/ktlsproxy.yaml" >"$T/k8s.json"
+    rc=0
+    node "$top_srcdir/tests/tools/k8s_validate.mjs" "$k8s_models" <"$T/k8s.json" >"$T/k8s-schema.out" 2>&1 || rc=$?
+    check "kubernetes: every object is valid against the API schema (kubernetes-models)" [ "$rc" = 0 ]
+    sed 's/^/# /' "$T/k8s-schema.out"
+else
+    echo "# SKIP: kubernetes-models not installed in $k8s_models (contrib/install-deps installs it)"
+fi
 # The pod runs as uid 65534 (runAsNonRoot); this test runs as root, which
 # ktlsproxy refuses unless the configuration says user = root.
 sed -e "s|/etc/ktlsproxy|$root/etc/ktlsproxy|g" -e 's|^listen = \*:8443|listen = 127.0.0.1:18999|' \
