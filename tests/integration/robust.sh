@@ -179,6 +179,10 @@ PY
         [ "$got" = 100 ]
 
     # ---- a failed handshake leaves no secret ----
+    # Seen failing (2026-11-24) both ways it can break: without the zeroize in
+    # tls_session_free, and without the stack wipe after a failed handshake step
+    # while a copy of the secret sat deep in a stack frame (planted on purpose in
+    # export_keys: mbedTLS's own frames there are overwritten by later calls).
     read -r got suite < <(timeout $((10 * SLOW)) "$PYTHON" "$TOOLS/tls13_raw.py" 127.0.0.1 \
         $PROXY_PORT echo.test "$T/keys-fail.log" unfinished 2>"$T/fail.err")
     for i in $(seq 1 $((20 * SLOW))); do grep -q 'handshake failed' "$T/proxy.log" && break; sleep 0.1; done
