@@ -62,6 +62,7 @@ check "the daemon logged the kernel's rekey capability once" \
     [ "$(grep -c 'kernel TLS can rekey\|kernel TLS cannot rekey' "$T/proxy.log")" = 1 ]
 echo "# rekey=$rekey"
 
+sw() { echo "$(tls_stat TlsTxSw) $(tls_stat TlsRxSw)"; }
 stats() { # the rekey counters of tls_stat, one line
     echo "$(tls_stat TlsRxRekeyOk) $(tls_stat TlsTxRekeyOk) $(tls_stat TlsRxRekeyReceived)"
 }
@@ -94,7 +95,7 @@ feed() {
     sleep 2 # the tail of the download
 }
 # ---- s_client k and K, both ways ----
-before=$(stats)
+before=$(stats) sw0=$(sw)
 rm -f "$T"/raw/conn-*.txt # wait_port's probe was one
 : >"$T/s.out"
 mkfifo "$T/s.in"
@@ -107,6 +108,8 @@ pids+=("$client")
 wait "$client"
 after=$(stats)
 echo "# tls_stat rekey (rx tx received): before $before, after $after"
+check "TLS 1.3 went through kernel TLS (tls_stat TlsTxSw and TlsRxSw +1)" \
+    [ "$(delta "$sw0" "$(sw)")" = "1 1 0" ]
 if [ "$rekey" = 1 ]; then
     "$KP_BACKEND" --gen 64 >"$T/head.bin"
     got=$("$PYTHON" -c '
@@ -158,7 +161,7 @@ start_bg small "$KP_BACKEND" --listen 127.0.0.1:$((BULK_PORT + 1)) --dir "$T/raw
 wait_port 127.0.0.1 $((BULK_PORT + 1)) || exit 1
 sed -i "s/^address = 127.0.0.1:$BULK_PORT/address = 127.0.0.1:$((BULK_PORT + 1))/" "$T/ku.ini"
 kill -HUP "$proxy_pid" && sleep 2
-before=$(stats)
+before=$(stats) sw0=$(sw)
 rm -f "$T"/raw/conn-*.txt
 got=$(head -c $SMALL "$T/up.hex" | timeout 300 openssl s_client -connect 127.0.0.1:$PROXY_PORT \
       -tls1_2 -quiet 2>"$T/s12.err" | sha)
@@ -166,6 +169,8 @@ after=$(stats)
 check "TLS 1.2: $SMALL bytes down intact" [ "$got" = "$("$KP_BACKEND" --gen $SMALL | sha)" ]
 check "TLS 1.2: $SMALL bytes up intact" \
     [ "$(cat "$T"/raw/conn-*.txt)" = "$SMALL $(head -c $SMALL "$T/up.hex" | sha)" ]
+check "TLS 1.2 went through kernel TLS (tls_stat TlsTxSw and TlsRxSw +1)" \
+    [ "$(delta "$sw0" "$(sw)")" = "1 1 0" ]
 check "TLS 1.2: no rekey counted" [ "$(delta "$before" "$after")" = "0 0 0" ]
 
 check "the daemon is still up, then stops cleanly" stop_proxy
