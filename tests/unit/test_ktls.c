@@ -78,6 +78,23 @@ static void takes_needs_both_directions(void **state)
     assert_false(ktls_kernel_takes(TLS_1_3_VERSION, 0x1234));
 }
 
+/* Rekey counts only where the probe found it, and the suite is taken both ways. */
+static void rekey_only_where_probed(void **state)
+{
+    const struct ktls_caps none = { ALL, ALL, 0 };
+    const struct ktls_caps aes = { ALL, ALL & ~TLS13_AES128, TLS13_AES128 | TLS13_CHACHA };
+
+    (void)state;
+    assert_false(ktls_kernel_rekeys(TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128)); /* before the probe */
+    assert_false(ktls_caps_rekey(&none));
+    ktls_use_caps(&aes);
+    assert_true(ktls_caps_rekey(&aes));
+    assert_true(ktls_kernel_rekeys(TLS_1_3_VERSION, TLS_CIPHER_CHACHA20_POLY1305));
+    assert_false(ktls_kernel_rekeys(TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128)); /* no RX */
+    assert_false(ktls_kernel_rekeys(TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256));
+    assert_false(ktls_kernel_rekeys(TLS_1_2_VERSION, TLS_CIPHER_CHACHA20_POLY1305));
+}
+
 static void install_leaves_a_lacking_suite_untouched(void **state)
 {
     const struct ktls_caps caps = { ALL & ~TLS12_CHACHA, ALL, 0 };
@@ -176,6 +193,7 @@ int main(void)
         cmocka_unit_test_setup(describe_all_and_none, reset_caps),
         cmocka_unit_test_setup(describe_names_the_direction, reset_caps),
         cmocka_unit_test_setup(takes_needs_both_directions, reset_caps),
+        cmocka_unit_test_setup(rekey_only_where_probed, reset_caps),
         cmocka_unit_test_setup(install_leaves_a_lacking_suite_untouched, reset_caps),
         cmocka_unit_test_setup(required_offers_only_what_the_kernel_takes, reset_caps),
         cmocka_unit_test_setup(required_with_nothing_left, reset_caps),
