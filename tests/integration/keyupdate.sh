@@ -57,7 +57,8 @@ echo "# rekey=$rekey"
 
 # The upload: hex text, so that no chunk s_client reads starts with one of its
 # command letters (Q, R, k, K).
-"$KP_BACKEND" --gen $((BULK / 2)) | xxd -p | tr -d '\n' >"$T/up.hex"
+"$KP_BACKEND" --gen $((BULK / 2)) |
+    "$PYTHON" -c 'import sys; sys.stdout.write(sys.stdin.buffer.read().hex())' >"$T/up.hex"
 up_sha=$(sha <"$T/up.hex")
 down_sha=$("$KP_BACKEND" --gen "$BULK" | sha)
 start_bg bulk "$KP_BACKEND" --listen 127.0.0.1:$BULK_PORT --dir "$T/raw" --expect "$BULK" \
