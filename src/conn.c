@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pump.h"
+#include "rekey.h"
 #include "reply.h"
 #include "tls.h"
 #include "worker.h"
@@ -111,6 +112,7 @@ void conn_close(struct conn *c, const char *reason)
     ev_io_stop(w->loop, &c->bio);
     ev_timer_stop(w->loop, &c->timer);
     pump_release(c);
+    rekey_free(c->rekey);
     tls_session_free(c->tls);
     free(c->proxy_hdr);
     if (c->bfd >= 0)
@@ -278,6 +280,8 @@ static int hand_off(struct conn *c, char *err, size_t errlen)
     r = ktls_install(c->cfd, &keys, err, errlen);
     ktls_keys_wipe(&keys);
     if (r == KTLS_OK) {
+        /* The traffic secrets outlive the session only to follow KeyUpdate. */
+        c->rekey = tls_rekey_new(c->tls, ev_now(c->w->loop));
         tls_session_free(c->tls); /* frees and zeroizes every mbedTLS copy */
         c->tls = NULL;
         c->ktls = true;

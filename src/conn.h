@@ -25,6 +25,7 @@ struct worker;
 struct kp_gen;
 struct tls_session;
 struct kp_pipe;
+struct kp_rekey;
 
 enum conn_state { CONN_HANDSHAKE, CONN_CONNECTING, CONN_PUMPING, CONN_REPLYING, CONN_LINGERING };
 
@@ -54,6 +55,8 @@ struct conn {
     ev_timer timer;             /* handshake, connect, idle or linger deadline */
     ev_tstamp last_active;
     struct tls_session *tls;    /* during the handshake; for good in fallback mode */
+    struct kp_rekey *rekey;     /* kTLS, TLS 1.3, kernel can rekey: the traffic secrets */
+    bool key_update_due;        /* the client asked for our KeyUpdate; not sent yet */
     const struct kp_backend *backend;
     const char *alpn;           /* negotiated protocol (points into the config), or NULL */
     unsigned char *proxy_hdr;   /* PROXY header waiting for the backend connection */

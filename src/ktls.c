@@ -90,7 +90,7 @@ static const struct combo {
 
 #define ALL_COMBOS ((1u << KTLS_COMBOS) - 1)
 /* Written once by ktls_use_caps() before the workers start, read-only after. */
-static struct ktls_caps kernel_caps = { ALL_COMBOS, ALL_COMBOS };
+static struct ktls_caps kernel_caps = { ALL_COMBOS, ALL_COMBOS, 0 };
 
 /* Dummy keys of one combination for one direction; 0 if the kernel took them.
  * The kernel loads the cipher module on first use, so this also tries that. */
@@ -104,7 +104,15 @@ static int set_dummy_key(int fd, int direction, const struct combo *c)
     return setsockopt(fd, SOL_TLS, direction, &info, c->info_size);
 }
 
-/* One combination on a fresh connection: sets its TX and RX bits in caps. */
+/* TLS 1.3 keys set a second time both ways: only a kernel with rekey (6.14+)
+ * takes them, others say EBUSY. */
+static bool rekeys(int fd, const struct combo *c)
+{
+    return c->version == TLS_1_3_VERSION && set_dummy_key(fd, TLS_TX, c) == 0 &&
+           set_dummy_key(fd, TLS_RX, c) == 0;
+}
+
+/* One combination on a fresh connection: sets its TX, RX and rekey bits in caps. */
 static int probe_combo(size_t i, struct ktls_caps *caps, char *err, size_t errlen)
 {
     int client, server, ret = -1;
@@ -122,6 +130,8 @@ static int probe_combo(size_t i, struct ktls_caps *caps, char *err, size_t errle
             caps->tx |= 1u << i;
         if (set_dummy_key(server, TLS_RX, &combos[i]) == 0)
             caps->rx |= 1u << i;
+        if ((caps->tx & caps->rx) >> i & 1 && rekeys(server, &combos[i]))
+            caps->rekey |= 1u << i;
         ret = 0;
     }
     if (client >= 0)
@@ -133,7 +143,7 @@ static int probe_combo(size_t i, struct ktls_caps *caps, char *err, size_t errle
 
 int ktls_probe(struct ktls_caps *caps, char *err, size_t errlen)
 {
-    caps->tx = caps->rx = 0;
+    caps->tx = caps->rx = caps->rekey = 0;
     for (size_t i = 0; i < KTLS_COMBOS; i++)
         if (probe_combo(i, caps, err, errlen) != 0)
             return -1;
@@ -172,19 +182,39 @@ void ktls_use_caps(const struct ktls_caps *caps)
     kernel_caps = *caps;
 }
 
-bool ktls_kernel_takes(uint16_t version, uint16_t cipher)
+/* The bits of kernel_caps for this version and cipher, from mask. */
+static bool caps_bit(unsigned mask, uint16_t version, uint16_t cipher)
 {
     for (size_t i = 0; i < KTLS_COMBOS; i++)
         if (combos[i].version == version && combos[i].cipher == cipher)
-            return (kernel_caps.tx & kernel_caps.rx) >> i & 1;
+            return mask >> i & 1;
     return false;
 }
 
-int ktls_send_close_notify(int fd)
+bool ktls_kernel_takes(uint16_t version, uint16_t cipher)
 {
-    static const unsigned char alert[2] = { 1, 0 }; /* warning, close_notify */
+    return caps_bit(kernel_caps.tx & kernel_caps.rx, version, cipher);
+}
+
+bool ktls_kernel_rekeys(uint16_t version, uint16_t cipher)
+{
+    return caps_bit(kernel_caps.tx & kernel_caps.rx & kernel_caps.rekey, version, cipher);
+}
+
+bool ktls_caps_rekey(const struct ktls_caps *caps)
+{
+    return (caps->tx & caps->rx & caps->rekey) != 0;
+}
+
+int ktls_rekey(int fd, bool tx, const union kp_crypto_info *info, socklen_t len)
+{
+    return setsockopt(fd, SOL_TLS, tx ? TLS_TX : TLS_RX, info, len);
+}
+
+int ktls_send_record(int fd, unsigned char type, const void *buf, size_t len)
+{
     char control[CMSG_SPACE(sizeof(unsigned char))];
-    struct iovec iov = { .iov_base = (void *)alert, .iov_len = sizeof alert };
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
     struct msghdr msg = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control,
     };
@@ -194,8 +224,15 @@ int ktls_send_close_notify(int fd)
     cmsg->cmsg_level = SOL_TLS;
     cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
     cmsg->cmsg_len = CMSG_LEN(sizeof(unsigned char));
-    *CMSG_DATA(cmsg) = KTLS_CONTENT_ALERT;
-    return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof alert ? 0 : -1;
+    *CMSG_DATA(cmsg) = type;
+    return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+int ktls_send_close_notify(int fd)
+{
+    static const unsigned char alert[2] = { 1, 0 }; /* warning, close_notify */
+
+    return ktls_send_record(fd, KTLS_CONTENT_ALERT, alert, sizeof alert);
 }
 
 ssize_t ktls_recv_control(int fd, unsigned char *type, unsigned char *buf, size_t len)

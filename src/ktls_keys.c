@@ -283,6 +283,45 @@ ktls_derive(uint16_t version, uint16_t suite, const struct kp_tls_secrets *s,
     return ret;
 }
 
+size_t
+ktls_suite_secret_len(uint16_t suite)
+{
+    const struct kp_suite *cs = find_suite(suite);
+
+    return cs != NULL && cs->version == TLS_1_3_VERSION ? cs->hash_len : 0;
+}
+
+int
+ktls_next_secret(uint16_t suite, unsigned char *secret)
+{
+    unsigned char next[64];
+    size_t len = ktls_suite_secret_len(suite);
+
+    if (len == 0 || ktls_hkdf_expand_label(len, secret, "traffic upd", next, len) != 0)
+        return -1;
+    memcpy(secret, next, len);
+    mbedtls_platform_zeroize(next, sizeof next);
+    return 0;
+}
+
+int
+ktls_derive_direction(uint16_t suite, const unsigned char *secret, uint64_t seq,
+                      union kp_crypto_info *out, socklen_t *len)
+{
+    const struct kp_suite *cs = find_suite(suite);
+    struct write_keys wk;
+    int ret = -1;
+
+    memset(out, 0, sizeof *out);
+    if (cs != NULL && cs->version == TLS_1_3_VERSION &&
+        tls13_keys_from_secret(cs, secret, &wk) == 0) {
+        *len = fill_crypto_info(cs, &wk, seq, out);
+        ret = 0;
+    }
+    mbedtls_platform_zeroize(&wk, sizeof wk);
+    return ret;
+}
+
 void
 ktls_secrets_wipe(struct kp_tls_secrets *s)
 {

@@ -60,6 +60,17 @@ int ktls_derive(uint16_t version, uint16_t suite, const struct kp_tls_secrets *s
 int ktls_hkdf_expand_label(size_t hash_len, const unsigned char *secret,
                            const char *label, unsigned char *out, size_t outlen);
 
+/* TLS 1.3 KeyUpdate (RFC 8446 7.2), for suites with a TLS_1_3_VERSION.
+ * The traffic secret's length (the suite's hash), 0 for other suites. */
+size_t ktls_suite_secret_len(uint16_t suite);
+/* secret <- HKDF-Expand-Label(secret, "traffic upd", "", Hash.len), in place;
+ * the old secret is wiped.  0 on success, -1 (secret unchanged) on failure. */
+int ktls_next_secret(uint16_t suite, unsigned char *secret);
+/* One direction's crypto_info from a TLS 1.3 traffic secret, its next record
+ * being number seq.  0 with *len set; the caller must wipe *out. */
+int ktls_derive_direction(uint16_t suite, const unsigned char *secret, uint64_t seq,
+                          union kp_crypto_info *out, socklen_t *len);
+
 void ktls_secrets_wipe(struct kp_tls_secrets *s);
 void ktls_keys_wipe(struct kp_ktls_keys *k);
 

@@ -200,6 +200,11 @@ static bool probe_ktls(const struct kp_config *cfg)
     }
     ktls_use_caps(&caps);
     log_notice("kernel TLS takes %s", takes);
+    if (ktls_caps_rekey(&caps))
+        log_notice("kernel TLS can rekey: a TLS 1.3 client's KeyUpdate is followed");
+    else
+        log_notice("kernel TLS cannot rekey (Linux 6.14 and later can): a TLS 1.3 client's "
+                   "KeyUpdate closes its connection");
     if (strcmp(lacks, "none") == 0)
         return true;
     if (cfg->ktls == KP_KTLS_AUTO) {

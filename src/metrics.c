@@ -33,6 +33,7 @@ struct block {
     uint64_t ktls, user;
     uint64_t bytes_c2b, bytes_b2c;
     uint64_t connect_failed, unavailable;
+    uint64_t key_updates_rx, key_updates_tx;
 };
 
 static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER; /* creation and scrape only */
@@ -160,6 +161,14 @@ void metrics_handshake_failed(enum kp_hs_failure why) { COUNT(hs_failed[why], 1)
 void metrics_backend_connect_failed(void) { COUNT(connect_failed, 1); }
 void metrics_unavailable_reply(void) { COUNT(unavailable, 1); }
 
+void metrics_key_update(bool tx)
+{
+    if (tx)
+        COUNT(key_updates_tx, 1);
+    else
+        COUNT(key_updates_rx, 1);
+}
+
 void metrics_tls_mode(bool ktls)
 {
     if (ktls)
@@ -267,6 +276,10 @@ static void render_rest(FILE *f)
     header(f, "ktlsproxy_unavailable_replies_total", "counter",
            "Clients answered with 503 (or GOAWAY, close_notify) for want of a backend.");
     plain(f, "ktlsproxy_unavailable_replies_total", "", SUM(unavailable));
+    header(f, "ktlsproxy_key_updates_total", "counter",
+           "TLS 1.3 KeyUpdates followed in the kernel: new client (rx) or server (tx) keys.");
+    plain(f, "ktlsproxy_key_updates_total", "direction=\"rx\"", SUM(key_updates_rx));
+    plain(f, "ktlsproxy_key_updates_total", "direction=\"tx\"", SUM(key_updates_tx));
     header(f, "ktlsproxy_reloads_total", "counter", "Configuration reloads, by outcome.");
     plain(f, "ktlsproxy_reloads_total", "result=\"success\"",
           __atomic_load_n(&reloads_ok, __ATOMIC_RELAXED));

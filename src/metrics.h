@@ -40,6 +40,8 @@ void metrics_tls_mode(bool ktls);
 void metrics_bytes(bool client_to_backend, size_t n);
 void metrics_backend_connect_failed(void);
 void metrics_unavailable_reply(void);
+/* A TLS 1.3 KeyUpdate followed in the kernel: new RX keys (the client's), or TX (ours). */
+void metrics_key_update(bool tx);
 
 /* From the reload code (any thread): one per SIGHUP, with its outcome. */
 void metrics_reload_result(bool ok);

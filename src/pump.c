@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pump.h"
+#include "rekey.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -105,6 +106,18 @@ static ssize_t fail(char *reason, size_t len, const char *what)
     return IO_FAIL;
 }
 
+/* A read from the kTLS client socket failed.  EKEYEXPIRED: the kernel got a
+ * KeyUpdate and waits for new RX keys, which means it was not followed. */
+static ssize_t rx_fail(char *reason, size_t len, const char *what)
+{
+    if (errno == EKEYEXPIRED) {
+        snprintf(reason, len, "%s: the kernel waits for the keys of a KeyUpdate that was not "
+                 "followed (EKEYEXPIRED)", what);
+        return IO_FAIL;
+    }
+    return fail(reason, len, what);
+}
+
 static int src_fd(const struct conn *c, const struct dir *d)
 {
     return is_c2b(c, d) ? c->cfd : c->bfd;
@@ -131,13 +144,74 @@ static ssize_t shutdown_dst(struct conn *c, struct dir *d, char *reason, size_t 
 
 /* ---- kTLS: splice only ---- */
 
+/* Our KeyUpdate(update_not_requested), then new TX keys: due since the
+ * client's KeyUpdate(update_requested).  Not after our close_notify (nothing
+ * more is sent then).  0 sent or not needed, IO_WAIT (socket full), IO_FAIL. */
+static ssize_t send_key_update(struct conn *c, char *reason, size_t len)
+{
+    int r;
+
+    if (!c->key_update_due || c->b2c.done)
+        return 0;
+    r = rekey_tx(c->rekey, c->cfd, reason, len);
+    tls_wipe_stack(); /* the derivation's stack frames */
+    if (r > 0)
+        return wait_on(&c->b2c, 1, EV_WRITE);
+    if (r < 0)
+        return IO_FAIL;
+    c->key_update_due = false;
+    metrics_key_update(true);
+    return 0;
+}
+
+/* The client's KeyUpdate (RFC 8446 4.6.3), read as a control record.  The
+ * kernel holds back the records after it (EKEYEXPIRED) until new RX keys are
+ * set.  Followed when the kernel can rekey (c->rekey), within the rate limit
+ * (rekey.h); else the connection ends with the reason logged. */
+static ssize_t key_update(struct conn *c, unsigned request, char *reason, size_t len)
+{
+    ssize_t n;
+
+    if (c->rekey == NULL) {
+        snprintf(reason, len, "client sent a TLS 1.3 KeyUpdate, which kTLS on this kernel "
+                 "cannot follow (Linux 6.14 and later can)");
+        return IO_FAIL;
+    }
+    if (!rekey_admit(c->rekey, ev_now(c->w->loop))) {
+        snprintf(reason, len, "client sent KeyUpdates faster than the limit (%d at once, then "
+                 "one per %g s)", REKEY_BURST, REKEY_INTERVAL);
+        return IO_FAIL;
+    }
+    n = rekey_rx(c->rekey, c->cfd, reason, len);
+    tls_wipe_stack();
+    if (n != 0)
+        return IO_FAIL;
+    metrics_key_update(false);
+    log_debug("frontend %s: client KeyUpdate (update_requested=%u) followed (client %s)",
+              c->fe->name, request, c->acc.client);
+    if (request == 1)
+        c->key_update_due = true;
+    n = send_key_update(c, reason, len);
+    if (n == IO_FAIL)
+        return IO_FAIL;
+    /* Level-triggered: called again for the records that follow. */
+    return wait_on(&c->c2b, 1, EV_READ);
+}
+
+/* A whole KeyUpdate message: type 24, length 1, update_requested 0 or 1. */
+static int is_key_update(const unsigned char *rec, ssize_t n)
+{
+    return n == 5 && rec[0] == 24 && rec[1] == 0 && rec[2] == 0 && rec[3] == 1 && rec[4] <= 1;
+}
+
 /* splice() refused the client's next record because it is not application
  * data.  Read just that record: close_notify ends the direction (a half
  * close); a warning-level user_canceled is logged and ignored (RFC 8446 6.1:
  * a close_notify follows it; mbedTLS ignores warnings likewise in the
  * fallback); anything else ends the connection, as every other alert is an
- * error in TLS 1.3.  One record per call bounds the work a storm of control
- * records (KeyUpdate, say) can cause: the loop calls again while more wait. */
+ * error in TLS 1.3; a KeyUpdate is followed where the kernel can (else it
+ * ends the connection too).  One record per call bounds the work a storm of
+ * control records can cause: the loop calls again while more wait. */
 static ssize_t control_record(struct conn *c, char *reason, size_t len)
 {
     unsigned char type, rec[64];
@@ -146,8 +220,10 @@ static ssize_t control_record(struct conn *c, char *reason, size_t len)
     if (n < 0) {
         if (errno == EAGAIN)
             return wait_on(&c->c2b, 1, EV_READ);
-        return fail(reason, len, "reading a control record from the client");
+        return rx_fail(reason, len, "reading a control record from the client");
     }
+    if (type == KTLS_CONTENT_HANDSHAKE && is_key_update(rec, n))
+        return key_update(c, rec[4], reason, len);
     if (type == KTLS_CONTENT_ALERT && n == 2 && rec[1] == TLS_ALERT_CLOSE_NOTIFY)
         return 0;
     if (type == KTLS_CONTENT_ALERT && n == 2 && rec[0] == TLS_ALERT_WARNING &&
@@ -158,9 +234,9 @@ static ssize_t control_record(struct conn *c, char *reason, size_t len)
     if (type == KTLS_CONTENT_ALERT && n == 2)
         snprintf(reason, len, "client sent alert %u (level %u)", rec[1], rec[0]);
     else if (type == KTLS_CONTENT_HANDSHAKE)
-        snprintf(reason, len, "client sent a post-handshake message (type %u%s), which kTLS on "
-                 "this kernel cannot follow", n > 0 ? (unsigned)rec[0] : 0u,
-                 n > 0 && rec[0] == 24 ? ", KeyUpdate" : "");
+        snprintf(reason, len, "client sent a post-handshake message (type %u%s), which kTLS "
+                 "cannot follow", n > 0 ? (unsigned)rec[0] : 0u,
+                 n > 0 && rec[0] == 24 ? ", a malformed KeyUpdate" : "");
     else
         snprintf(reason, len, "client sent an unexpected record of type %u", type);
     return IO_FAIL;
@@ -181,7 +257,9 @@ static ssize_t splice_fill(struct conn *c, struct dir *d, char *reason, size_t l
         return wait_on(d, from_client, EV_READ);
     if (from_client && errno == EINVAL)
         return control_record(c, reason, len);
-    return fail(reason, len, from_client ? "reading from the client" : "reading from the backend");
+    if (from_client)
+        return rx_fail(reason, len, "reading from the client");
+    return fail(reason, len, "reading from the backend");
 }
 
 static ssize_t splice_drain(struct conn *c, struct dir *d, char *reason, size_t len)
@@ -284,6 +362,12 @@ static int dir_run(struct conn *c, struct dir *d, char *reason, size_t len)
     ssize_t n;
 
     d->want_c = d->want_b = 0;
+    /* Our KeyUpdate goes before any more data to the client. */
+    if (d == &c->b2c && c->ktls) {
+        n = send_key_update(c, reason, len);
+        if (n < 0)
+            return n == IO_WAIT ? 0 : -1;
+    }
     while (!d->done) {
         if (d->pending > 0) {
             n = ops->drain(c, d, reason, len);

@@ -26,6 +26,7 @@
 #include "ktls.h"
 #include "ktls_keys.h"
 #include "log.h"
+#include "rekey.h"
 #include "tickets.h"
 #include "tls.h"
 
@@ -510,6 +511,20 @@ __attribute__((noinline)) void tls_wipe_stack(void)
     unsigned char area[TLS_STACK_WIPE];
 
     mbedtls_platform_zeroize(area, sizeof area);
+}
+
+struct kp_rekey *tls_rekey_new(struct tls_session *s, double now)
+{
+    uint16_t suite = (uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(&s->ssl);
+    uint16_t version, cipher;
+
+    if (mbedtls_ssl_get_version_number(&s->ssl) != MBEDTLS_SSL_VERSION_TLS1_3 ||
+        !s->secrets.have_client || !s->secrets.have_server ||
+        ktls_suite_kernel_ids(suite, &version, &cipher) != 0 ||
+        !ktls_kernel_rekeys(version, cipher))
+        return NULL;
+    return rekey_new(suite, s->secrets.client_secret, s->secrets.server_secret,
+                     s->secrets.secret_len, now);
 }
 
 void tls_forget_secrets(struct tls_session *s)

@@ -75,6 +75,11 @@ int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err,
 #define TLS_STACK_WIPE (64 * 1024)
 void tls_wipe_stack(void);
 
+/* After a successful hand-off of a TLS 1.3 connection to a kernel that can
+ * rekey (ktls_kernel_rekeys()): a copy of the two traffic secrets, to follow
+ * KeyUpdate (rekey.h).  NULL otherwise (TLS 1.2, no rekey, out of memory). */
+struct kp_rekey *tls_rekey_new(struct tls_session *s, double now);
+
 /* Forget the exported secrets (after hand-off, or when keeping mbedTLS). */
 void tls_forget_secrets(struct tls_session *s);
 

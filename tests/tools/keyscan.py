@@ -2,7 +2,7 @@
 """keyscan - look for one TLS connection's secrets in a live process's memory.
 
     keyscan.py --keylog FILE --suite SUITE --pid PID [--server-hello MSGFILE]
-               [--expect-found]
+               [--expect-found | --secrets-kept] [--generation N]
 
 FILE is an NSS key log (openssl s_client -keylogfile FILE).  SUITE is the
 negotiated cipher suite in OpenSSL's or IANA's spelling; it gives the hash,
@@ -21,7 +21,9 @@ What is looked for ("needles"): every form a key can take in memory.
            write IV (the 4-byte GCM salt, or ChaCha20's 12-byte IV).
            Without --server-hello only the master secret is searched.
 Both derivations are computed here with hmac/hashlib, independently of the
-daemon and of mbedTLS.
+daemon and of mbedTLS.  --generation N (TLS 1.3) looks for the secrets after
+N KeyUpdates instead: each HKDF-Expand-Label(secret, "traffic upd", "",
+Hash.length) of the previous one (RFC 8446 7.2), and their keys and IVs.
 
 Secrets derived at run time can only be in writable memory, so only
 writable (and anonymous) mappings are read, through /proc/PID/mem; that
@@ -38,6 +40,9 @@ Exit status:
                   for TLS 1.2 the master secret and every part of the key
                   block.  This mode proves the scan can see keys that are
                   really there.
+  --secrets-kept  0 if no key, IV or IV part is found, whether or not the
+                  traffic secrets are (a kTLS connection that can follow
+                  KeyUpdate keeps its two current secrets, see rekey.h).
   2               usage or input errors.
 """
 
@@ -131,12 +136,16 @@ def iv_parts(tag, iv):
             (tag + " iv rest", iv[SALT_LEN:], True)]
 
 
-def tls13_needles(entries, suite):
-    """[(name, bytes, is_key)] for every TLS 1.3 connection in the log."""
+def tls13_needles(entries, suite, generation):
+    """[(name, bytes, is_key)] for every TLS 1.3 connection in the log, after
+    generation KeyUpdates."""
     hash_fn, key_len = SUITES[suite]
     needles = []
     for side in ("CLIENT", "SERVER"):
         for n, (_, secret) in enumerate(entries.get(side + "_TRAFFIC_SECRET_0", [])):
+            for _ in range(generation):
+                secret = hkdf_expand_label(hash_fn, secret, b"traffic upd", b"",
+                                           hash_fn().digest_size)
             tag = side.lower() + ("" if n == 0 else "#%d" % n)
             needles.append((tag + " traffic secret", secret, False))
             needles.append((tag + " write key",
@@ -225,6 +234,8 @@ def main():
     ap.add_argument("--pid", required=True, type=int)
     ap.add_argument("--server-hello", help="openssl s_client -msg output (TLS 1.2)")
     ap.add_argument("--expect-found", action="store_true")
+    ap.add_argument("--secrets-kept", action="store_true")
+    ap.add_argument("--generation", type=int, default=0)
     args = ap.parse_args()
 
     entries = read_keylog(args.keylog)
@@ -233,7 +244,7 @@ def main():
         if suite not in SUITES:
             print("keyscan: %s is not a TLS 1.3 suite" % args.suite, file=sys.stderr)
             return 2
-        needles = tls13_needles(entries, suite)
+        needles = tls13_needles(entries, suite, args.generation)
     else:
         if tls12_aead(suite) is None:
             print("keyscan: %s is not a TLS 1.2 AEAD suite" % args.suite, file=sys.stderr)
@@ -253,6 +264,8 @@ def main():
 
     if args.expect_found:
         return 0 if all(hits[name] for name, _, is_key in needles if is_key) else 1
+    if args.secrets_kept:
+        return 1 if any(hits[name] for name, _, is_key in needles if is_key) else 0
     return 1 if any(hits.values()) else 0
 
 

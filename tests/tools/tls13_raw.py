@@ -12,6 +12,11 @@ from its key log, and this script writes records of its own with them.
         Completes the handshake, sends a warning-level user_canceled alert,
         then "hello" as application data, and reads the answer until the
         server closes.  Prints the number of answer bytes.
+    tls13_raw.py HOST PORT SNI KEYLOG key-update-storm N
+        Completes the handshake, then sends N KeyUpdate(update_not_requested)
+        messages, each in its own record under the next client traffic
+        secret (RFC 8446 4.6.3, 7.2), and waits until the server closes.
+        Prints "closed" or "open" (still open after 10 s).
 """
 import hashlib
 import hmac
@@ -88,6 +93,24 @@ def answer(sock):
     return "alert:%d" % head[6] if len(head) == 7 and head[0] == 21 else "closed"
 
 
+def key_update_storm(sock, suite, secret, count):
+    hash_fn = SUITES[suite][0]
+    for _ in range(count):
+        try:
+            sock.sendall(record(suite, secret, 0, 22, b"\x18\x00\x00\x01\x00"))
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        secret = hkdf_expand_label(hash_fn, secret, b"traffic upd", hash_fn().digest_size)
+    try:
+        while sock.recv(65536):
+            pass
+        return "closed"
+    except ConnectionResetError:
+        return "closed"
+    except socket.timeout:
+        return "open"
+
+
 def main():
     host, port, sni, keylog, mode = sys.argv[1:6]
     sock = socket.create_connection((host, int(port)), timeout=10)
@@ -99,6 +122,9 @@ def main():
         return
     sock.sendall(out.read())
     secret, suite = client_secret(keylog), tls.cipher()[0]
+    if mode == "key-update-storm":
+        print(key_update_storm(sock, suite, secret, int(sys.argv[6])))
+        return
     sock.sendall(record(suite, secret, 0, 21, b"\x01\x5a"))  # warning, user_canceled
     sock.sendall(record(suite, secret, 1, 23, b"hello"))
     got, closed = 0, False

@@ -30,7 +30,7 @@
 
 static int reset_caps(void **state)
 {
-    const struct ktls_caps all = { ALL, ALL };
+    const struct ktls_caps all = { ALL, ALL, 0 };
 
     (void)state;
     ktls_use_caps(&all);
@@ -39,7 +39,7 @@ static int reset_caps(void **state)
 
 static void describe_all_and_none(void **state)
 {
-    const struct ktls_caps all = { ALL, ALL }, none = { 0, 0 };
+    const struct ktls_caps all = { ALL, ALL, 0 }, none = { 0, 0, 0 };
     char takes[256], lacks[256];
 
     (void)state;
@@ -55,7 +55,7 @@ static void describe_all_and_none(void **state)
 
 static void describe_names_the_direction(void **state)
 {
-    const struct ktls_caps caps = { ALL & ~TLS13_CHACHA, ALL & ~TLS13_AES128 & ~TLS13_CHACHA };
+    const struct ktls_caps caps = { ALL & ~TLS13_CHACHA, ALL & ~TLS13_AES128 & ~TLS13_CHACHA, 0 };
     char takes[256], lacks[256];
 
     (void)state;
@@ -67,7 +67,7 @@ static void describe_names_the_direction(void **state)
 
 static void takes_needs_both_directions(void **state)
 {
-    const struct ktls_caps caps = { ALL, ALL & ~TLS13_CHACHA };
+    const struct ktls_caps caps = { ALL, ALL & ~TLS13_CHACHA, 0 };
 
     (void)state;
     assert_true(ktls_kernel_takes(TLS_1_3_VERSION, TLS_CIPHER_CHACHA20_POLY1305));
@@ -78,9 +78,26 @@ static void takes_needs_both_directions(void **state)
     assert_false(ktls_kernel_takes(TLS_1_3_VERSION, 0x1234));
 }
 
+/* Rekey counts only where the probe found it, and the suite is taken both ways. */
+static void rekey_only_where_probed(void **state)
+{
+    const struct ktls_caps none = { ALL, ALL, 0 };
+    const struct ktls_caps aes = { ALL, ALL & ~TLS13_AES128, TLS13_AES128 | TLS13_CHACHA };
+
+    (void)state;
+    assert_false(ktls_kernel_rekeys(TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128)); /* before the probe */
+    assert_false(ktls_caps_rekey(&none));
+    ktls_use_caps(&aes);
+    assert_true(ktls_caps_rekey(&aes));
+    assert_true(ktls_kernel_rekeys(TLS_1_3_VERSION, TLS_CIPHER_CHACHA20_POLY1305));
+    assert_false(ktls_kernel_rekeys(TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128)); /* no RX */
+    assert_false(ktls_kernel_rekeys(TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_256));
+    assert_false(ktls_kernel_rekeys(TLS_1_2_VERSION, TLS_CIPHER_CHACHA20_POLY1305));
+}
+
 static void install_leaves_a_lacking_suite_untouched(void **state)
 {
-    const struct ktls_caps caps = { ALL & ~TLS12_CHACHA, ALL };
+    const struct ktls_caps caps = { ALL & ~TLS12_CHACHA, ALL, 0 };
     struct kp_ktls_keys keys;
     char err[256];
 
@@ -122,7 +139,7 @@ static int has(const int *suites, int id)
 
 static void required_offers_only_what_the_kernel_takes(void **state)
 {
-    const struct ktls_caps no_chacha = { ALL & ~TLS12_CHACHA & ~TLS13_CHACHA, ALL };
+    const struct ktls_caps no_chacha = { ALL & ~TLS12_CHACHA & ~TLS13_CHACHA, ALL, 0 };
     struct kp_config *req = load("required", ""), *aut = load("auto", "");
     int suites[TLS_MAX_SUITES + 1];
 
@@ -140,7 +157,7 @@ static void required_offers_only_what_the_kernel_takes(void **state)
 
 static void required_with_nothing_left(void **state)
 {
-    const struct ktls_caps no_tls13 = { ALL & ~(7u << 3), ALL };
+    const struct ktls_caps no_tls13 = { ALL & ~(7u << 3), ALL, 0 };
     struct kp_config *cfg = load("required", "tls_versions = 1.3\nciphers = chacha20-poly1305");
     int suites[TLS_MAX_SUITES + 1];
 
@@ -176,6 +193,7 @@ int main(void)
         cmocka_unit_test_setup(describe_all_and_none, reset_caps),
         cmocka_unit_test_setup(describe_names_the_direction, reset_caps),
         cmocka_unit_test_setup(takes_needs_both_directions, reset_caps),
+        cmocka_unit_test_setup(rekey_only_where_probed, reset_caps),
         cmocka_unit_test_setup(install_leaves_a_lacking_suite_untouched, reset_caps),
         cmocka_unit_test_setup(required_offers_only_what_the_kernel_takes, reset_caps),
         cmocka_unit_test_setup(required_with_nothing_left, reset_caps),

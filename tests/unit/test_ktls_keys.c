@@ -381,6 +381,47 @@ assert_derive_fails(uint16_t version, uint16_t suite, const struct kp_tls_secret
     assert_memory_equal(&k, &zero, sizeof k);
 }
 
+/* TLS 1.3 KeyUpdate: the next secrets, computed by Python's hmac
+ * (tests/tools/tls13_raw.py hkdf_expand_label, label "traffic upd"). */
+#define RFC8448_CLIENT_SECRET_1 "fcdfcc72725aaee48bf64e4fd8b749cdbdbab39d90da0b26e2245ca6ea167207"
+#define RFC8448_CLIENT_SECRET_2 "68474fe58c172143d0a009a76edd231b0d934f3058588ea0852662279e54a573"
+#define PATTERN48_SECRET_1 "a0787a0836b1072f4e07706a6de135cb9d42920e11bdf8a277f5366439cda6a7" \
+                           "0a5b827c02011a74e9713eb2193a6aea"
+
+static void
+test_next_secret(void **state)
+{
+    struct kp_tls_secrets s = rfc8448_secrets();
+    unsigned char secret48[48], tls12[48] = { 0 };
+    union kp_crypto_info ci;
+    socklen_t len = 0;
+
+    (void)state;
+    assert_int_equal(ktls_suite_secret_len(0x1301), 32);
+    assert_int_equal(ktls_suite_secret_len(0x1302), 48);
+    assert_int_equal(ktls_suite_secret_len(0x1303), 32);
+    assert_int_equal(ktls_suite_secret_len(0xC02F), 0);
+    assert_int_equal(ktls_next_secret(0x1301, s.client_secret), 0);
+    assert_hex_equal(s.client_secret, RFC8448_CLIENT_SECRET_1);
+    assert_int_equal(ktls_derive_direction(0x1301, s.client_secret, 0, &ci, &len), 0);
+    assert_int_equal(len, sizeof(struct tls12_crypto_info_aes_gcm_128));
+    assert_int_equal(ci.info.version, TLS_1_3_VERSION);
+    assert_hex_equal(ci.gcm128.key, "3879d82f5f14056e623f2ce5bfc66fce");
+    assert_hex_equal(ci.gcm128.salt, "5dfb2c59");
+    assert_hex_equal(ci.gcm128.iv, "38c3379b6cc5d1f2");
+    assert_be64(ci.gcm128.rec_seq, 0);
+    assert_int_equal(ktls_next_secret(0x1303, s.client_secret), 0);
+    assert_hex_equal(s.client_secret, RFC8448_CLIENT_SECRET_2);
+
+    fill_pattern(secret48, sizeof secret48, 0x11);
+    assert_int_equal(ktls_next_secret(0x1302, secret48), 0);
+    assert_hex_equal(secret48, PATTERN48_SECRET_1);
+    /* TLS 1.2 has no KeyUpdate: refused, secret untouched */
+    assert_int_equal(ktls_next_secret(0xC02F, tls12), -1);
+    assert_int_equal(tls12[0], 0);
+    assert_int_equal(ktls_derive_direction(0xC02F, tls12, 0, &ci, &len), -1);
+}
+
 static void
 test_derive_errors(void **state)
 {
@@ -419,6 +460,7 @@ main(void)
         cmocka_unit_test(test_derive_tls13_rfc8448),
         cmocka_unit_test(test_derive_tls13_aes256_sha384),
         cmocka_unit_test(test_derive_tls13_chacha20),
+        cmocka_unit_test(test_next_secret),
         cmocka_unit_test(test_tls12_prf_sha256_vector),
         cmocka_unit_test(test_derive_tls12_aes128gcm),
         cmocka_unit_test(test_derive_tls12_aes256gcm),
