@@ -53,6 +53,8 @@ max_connections = $((HOLD + 1000))
 listen = 127.0.0.1:$PROXY_PORT
 cert = $T/ec.pem $T/ec.key
 tls_versions = 1.2 1.3
+# held connections stay idle longer than the default 300 s while the rest come up
+idle_timeout = 3600s
 backend = b
 
 [backend b]
