@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #define ACCEPTS_PER_EVENT 64
 #define BACKOFF_SECONDS 0.5
 #define ACCEPT_WARN_INTERVAL 60 /* seconds between two "accept failed" warnings */
+#define TRIM_SECONDS 1.0        /* idle this long: free memory goes back to the system */
 
 struct listen_io {
     ev_io io;
@@ -197,9 +199,26 @@ static void begin_stop(struct worker *w, enum kp_stop how)
     ev_timer_start(w->loop, &w->drain);
 }
 
+/* malloc keeps what a burst of connections freed (scattered through its
+ * arenas) for ever; once the worker has been idle a moment, hand the free
+ * pages back, so that the daemon's RSS returns to its baseline. */
+static void trim_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct worker *w = t->data;
+
+    (void)loop;
+    (void)revents;
+    if (w->conns == NULL)
+        malloc_trim(0);
+}
+
 void worker_conn_closed(struct worker *w)
 {
     release(w->sh, &w->sh->n_conns, w->gen->cfg->max_connections);
+    if (w->conns == NULL && !ev_is_active(&w->trim)) {
+        ev_timer_set(&w->trim, TRIM_SECONDS, 0.);
+        ev_timer_start(w->loop, &w->trim);
+    }
     if (w->conns == NULL && !ev_is_active(&w->wake))
         ev_break(w->loop, EVBREAK_ALL); /* drained */
 }
@@ -247,6 +266,8 @@ struct worker *worker_new(unsigned id, struct shared *sh, char *err, size_t errl
     w->backoff.data = w;
     ev_init(&w->drain, drain_cb);
     w->drain.data = w;
+    ev_init(&w->trim, trim_cb);
+    w->trim.data = w;
     return w;
 }
 

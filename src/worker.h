@@ -41,6 +41,7 @@ struct worker {
     ev_async wake;
     ev_timer backoff;           /* accept() ran out of descriptors or memory */
     ev_timer drain;             /* drain_timeout after SIGTERM */
+    ev_timer trim;              /* idle: give free memory back (worker.c) */
     struct shared *sh;
     struct kp_gen *gen;         /* the generation new connections get (a reference) */
     struct listen_io *lio;      /* one watcher per listening socket of gen */

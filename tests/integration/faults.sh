@@ -3,9 +3,8 @@
 # After every fault the daemon must be alive, its descriptors (other than
 # the pooled pipes) back to the baseline, other connections served, and the
 # fault named in a log line; where a fault pushes bytes at the daemon its
-# memory (VmRSS) must stay bounded.  Finally the daemon starts under a
-# `ulimit -v` too small for all the clients: it refuses what it cannot
-# hold, and serves again once they are gone.
+# memory (VmRSS) must stay bounded.  The daemon under a `ulimit -v` too
+# small for all its clients is tests/integration/memory.sh.
 #
 # On the host (no kTLS) it runs with ktls = auto; inside the kTLS VM
 # (KP_VM_GUEST=1) with ktls = required.

@@ -1,0 +1,185 @@
+#!/bin/bash
+# Soak and load: KP_SOAK_HOLD established connections held at once, then
+# KP_SOAK_CHURN connections churned through (handshake, one echoed request,
+# close_notify, close) by a fixed-rate client (tests/tools/kp_soak.c).
+# Afterwards the daemon's descriptors and RSS must be back at the baseline
+# (within 1 %), its pipes within the pools' bound, every connection must
+# have worked, and in the kTLS VM /proc/net/tls_stat must show a kTLS
+# context made for each connection, in both directions, and all released.
+#
+# The churn's mix (handshakes under TCG cost ~30 ms of CPU when full):
+# TLS 1.2 and 1.3 alternate; of each version one connection in
+# KP_SOAK_FULL_EVERY is a full handshake (ECDHE, certificate), the others
+# resume from a ticket (TLS 1.2 abbreviated, TLS 1.3 psk_ke without ECDHE).
+#
+# The baseline is taken after a warm-up churn (the pipe pools and malloc's
+# arenas filled once), with no client connected.
+# Defaults: the small variant of the VM bundle (tests/integration/all.sh);
+# `make soak` (tests/vm/soak) runs 10,000 held + 100,000 churned.
+# Limits are raised as a deployment would: `ulimit -n` for every process,
+# max_connections in the configuration.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+HOLD=${KP_SOAK_HOLD:-500}
+CHURN=${KP_SOAK_CHURN:-3000}
+RATE=${KP_SOAK_RATE:-100}          # new connections per second, all client processes
+PROCS=${KP_SOAK_PROCS:-4}          # client processes
+FULL_EVERY=${KP_SOAK_FULL_EVERY:-20}
+WARMUP=${KP_SOAK_WARMUP:-200}
+PROXY_PORT=18743 B_PORT=18744
+KP_SOAK=$top_builddir/tests/tools/kp_soak
+# Every stage has a deadline: a stage that runs out says "timed out".
+HOLD_SECS=$((HOLD / 5 + 120))        # ~11 a second there
+CHURN_SECS=$((CHURN / 5 + 120))      # the VM manages ~25 a second under TCG
+
+echo "# soak: ktls=$KTLS hold=$HOLD churn=$CHURN at $RATE/s by $PROCS processes," \
+    "full handshake 1 in $FULL_EVERY per version, in $T"
+# what the daemon asks for max_connections (main.c: 6 per connection and more)
+ulimit -n $((6 * (HOLD + 1000) + 1024)) || { echo "# cannot raise ulimit -n" >&2; exit 1; }
+make_certs
+start_bg backend "$KP_SOAK" serve 127.0.0.1:$B_PORT
+wait_port 127.0.0.1 $B_PORT || exit 1
+cat >"$T/soak.ini" <<EOF
+[global]
+workers = 2
+log_level = info
+ktls = $KTLS
+user = root
+max_connections = $((HOLD + 1000))
+
+[frontend f]
+listen = 127.0.0.1:$PROXY_PORT
+cert = $T/ec.pem $T/ec.key
+tls_versions = 1.2 1.3
+# held connections stay idle longer than the default 300 s while the rest come up
+idle_timeout = 3600s
+backend = b
+
+[backend b]
+address = 127.0.0.1:$B_PORT
+EOF
+start_proxy "$T/soak.ini" || exit 1
+
+# ---- what the daemon holds ----
+fd_list() { ls -l "/proc/$proxy_pid/fd" 2>/dev/null | grep -- ' -> '; }
+nonpipe_fds() { fd_list | grep -vc -- '-> pipe:'; }
+pipe_fds() { fd_list | grep -c -- '-> pipe:'; }
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$proxy_pid/status"; }
+# malloc's memory (RssAnon), without the pages of code the run touched (RssFile)
+anon() { awk '/^RssAnon:/ { print $2 }' "/proc/$proxy_pid/status"; }
+stat_or_0() { if [ "$IN_VM" = 1 ]; then tls_stat "$1"; else echo 0; fi; }
+snapshot() { # NAME: the figures, as variables NAME_fds NAME_pipes NAME_rss NAME_tx ...
+    eval "$1_fds=$(nonpipe_fds) $1_pipes=$(pipe_fds) $1_rss=$(rss) $1_anon=$(anon)" \
+        "$1_tx=$(stat_or_0 TlsTxSw) $1_rx=$(stat_or_0 TlsRxSw)" \
+        "$1_curtx=$(stat_or_0 TlsCurrTxSw) $1_currx=$(stat_or_0 TlsCurrRxSw)"
+    eval "echo \"# $1: fds \$$1_fds, pipe fds \$$1_pipes, VmRSS \$$1_rss kB (RssAnon \$$1_anon)," \
+        "tls_stat TxSw \$$1_tx RxSw \$$1_rx CurrTxSw \$$1_curtx CurrRxSw \$$1_currx\""
+}
+# settle [FDS]: wait until the daemon holds FDS non-pipe descriptors (no
+# connection left; at most 300 s: under TCG closing 10,000 takes a while), or
+# without FDS until their number stops falling; then 2 s more, for the idle
+# workers to give their free memory back (1 s, worker.c).
+settle() {
+    local i last=-1 n
+    for i in $(seq 1 300); do
+        n=$(nonpipe_fds)
+        if [ $# -gt 0 ]; then [ "$n" -le "$1" ] && break; else [ "$n" = "$last" ] && break; fi
+        last=$n
+        sleep 1
+    done
+    sleep 2
+}
+within_1pct() { # VALUE BASE
+    awk -v v="$1" -v b="$2" 'BEGIN { d = v - b; if (d < 0) d = -d; exit !(d <= b / 100) }'
+}
+# memory within 1 %, or 16 pages where 1 % of a small daemon is less (malloc
+# hands back whole pages only)
+mem_within() { # KB BASE_KB
+    within_1pct "$1" "$2" || { [ $(($1 - $2)) -le 64 ] && [ $(($2 - $1)) -le 64 ]; }
+}
+field() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
+elapsed() { echo $(($(date +%s) - $1)); }
+
+# ---- warm-up, baseline ----
+"$KP_SOAK" churn 127.0.0.1:$PROXY_PORT "$T/ec.pem" "$WARMUP" 2 "$RATE" "$FULL_EVERY" \
+    >"$T/warmup.out" 2>&1
+check "warm-up: $WARMUP connections worked" [ "$(field ok "$T/warmup.out")" = "$WARMUP" ]
+settle
+snapshot base
+
+# ---- hold ----
+t0=$(date +%s)
+"$KP_SOAK" hold 127.0.0.1:$PROXY_PORT "$T/ec.pem" "$HOLD" "$PROCS" "$T/held" >"$T/hold.out" 2>&1 &
+hold_pid=$!
+pids+=("$hold_pid")
+for _ in $(seq 1 "$HOLD_SECS"); do
+    [ -s "$T/held" ] || ! kill -0 "$hold_pid" 2>/dev/null && break
+    sleep 1
+done
+if [ -s "$T/held" ]; then
+    echo "# hold: $(cat "$T/held") of $HOLD up in $(elapsed "$t0") s"
+else
+    echo "# hold: timed out after $HOLD_SECS s (or the client died); output:" >&2
+    sed 's/^/#   /' "$T/hold.out" >&2
+fi
+check "hold: all $HOLD connections established" [ "$(cat "$T/held" 2>/dev/null)" = "$HOLD" ]
+sleep 1
+snapshot held
+check "hold: the daemon holds a client and a backend socket for each" \
+    [ "$held_fds" -ge $((base_fds + 2 * HOLD)) ]
+check "hold: idle connections hold no pipe" [ "$held_pipes" -le "$base_pipes" ]
+if [ "$IN_VM" = 1 ]; then
+    check "hold: a kTLS TX and RX context for each held connection (tls_stat)" \
+        [ "$((held_curtx - base_curtx))" -ge "$HOLD" -a "$((held_currx - base_currx))" -ge "$HOLD" ]
+fi
+echo "# hold: VmRSS $((held_rss - base_rss)) kB more for $HOLD connections"
+kill -TERM "$hold_pid"
+wait "$hold_pid"
+st=$?
+check "hold: the client closed them all, none failed (exit $st)" [ "$st" -eq 0 ]
+settle "$base_fds"
+snapshot released
+check "hold released: descriptors back to the baseline" [ "$released_fds" -eq "$base_fds" ]
+
+# ---- churn ----
+t0=$(date +%s)
+timeout "$CHURN_SECS" "$KP_SOAK" churn 127.0.0.1:$PROXY_PORT "$T/ec.pem" "$CHURN" "$PROCS" \
+    "$RATE" "$FULL_EVERY" >"$T/churn.out" 2>&1
+st=$?
+[ "$st" -eq 124 ] && echo "# churn: timed out after $CHURN_SECS s" >&2
+echo "# churn: exit $st in $(elapsed "$t0") s:" $(cat "$T/churn.out")
+check "churn: all $CHURN connections worked" [ "$(field ok "$T/churn.out")" = "$CHURN" ]
+check "churn: none failed" [ "$(field failed "$T/churn.out")" = 0 ]
+check "churn: every resumption resumed (no certificate sent)" \
+    [ "$(field not_resumed "$T/churn.out")" = 0 ]
+check "churn: both versions resumed and full" \
+    [ "$(field full12 "$T/churn.out")" -gt 0 -a "$(field full13 "$T/churn.out")" -gt 0 -a \
+    "$(field resumed12 "$T/churn.out")" -gt 0 -a "$(field resumed13 "$T/churn.out")" -gt 0 ]
+settle "$base_fds"
+snapshot after
+
+# ---- back to the baseline ----
+check "after: descriptors back to the baseline ($base_fds -> $after_fds)" \
+    within_1pct "$after_fds" "$base_fds"
+check "after: pipes within the pools' bound (2 workers x 64 x 2 fds)" [ "$after_pipes" -le 256 ]
+check "after: VmRSS within 1 % (or 64 kB) of the baseline ($base_rss -> $after_rss kB)" \
+    mem_within "$after_rss" "$base_rss"
+check "after: RssAnon within 1 % (or 64 kB) of the baseline ($base_anon -> $after_anon kB)" \
+    mem_within "$after_anon" "$base_anon"
+if [ "$IN_VM" = 1 ]; then
+    total=$((HOLD + CHURN))
+    check "after: a kTLS TX context was made for each connection ($((after_tx - base_tx)))" \
+        [ "$((after_tx - base_tx))" -ge "$total" ]
+    check "after: a kTLS RX context was made for each connection ($((after_rx - base_rx)))" \
+        [ "$((after_rx - base_rx))" -ge "$total" ]
+    check "after: every kTLS context released (CurrTxSw, CurrRxSw at the baseline)" \
+        [ "$after_curtx" -eq "$base_curtx" -a "$after_currx" -eq "$base_currx" ]
+fi
+# (on the host: but the one that kTLS is unavailable)
+check "the daemon logged no error or warning" \
+    eval "! grep -E 'ktlsproxy\[[0-9]+\]: (error|warning):' '$T/proxy.log' | grep -v 'kernel TLS unavailable'"
+check "daemon stops cleanly" stop_proxy
+
+finish
