@@ -259,8 +259,8 @@ test_defaults(void **state)
     assert_int_equal(fe->ciphers[1], KP_AES_256_GCM);
     assert_int_equal(fe->ciphers[2], KP_CHACHA20_POLY1305);
     assert_int_equal(fe->n_groups, 3);
-    assert_int_equal(fe->groups[0], 29);
-    assert_int_equal(fe->groups[1], 23);
+    assert_int_equal(fe->groups[0], 23);
+    assert_int_equal(fe->groups[1], 29);
     assert_int_equal(fe->groups[2], 24);
     assert_int_equal(fe->n_alpn, 0);
     assert_int_equal(fe->handshake_timeout_ms, 10000);
