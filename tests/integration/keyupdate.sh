@@ -26,6 +26,7 @@ if [ "$IN_VM" != 1 ]; then
 fi
 
 PROXY_PORT=18743 ADMIN_PORT=18744 BULK_PORT=19301
+DL_PORT=18745 DL_BACKEND_PORT=19303 # the download with KeyUpdates in it
 BULK=${KP_KEYUPDATE_BYTES:-$((64 * 1024 * 1024))}
 BURST=16
 echo "# keyupdate: ktls=$KTLS, kernel $(uname -r), $BULK bytes each way, in $T"
@@ -45,6 +46,15 @@ backend = b
 
 [backend b]
 address = 127.0.0.1:$BULK_PORT
+
+[frontend d]
+listen = 127.0.0.1:$DL_PORT
+cert = $T/ec.pem $T/ec.key
+tls_versions = 1.3
+backend = d
+
+[backend d]
+address = 127.0.0.1:$DL_BACKEND_PORT
 EOF
 
 start_proxy "$T/ku.ini" || { not_ok "daemon starts"; finish; exit 1; }
@@ -136,6 +146,43 @@ else
         grep -q 'info: frontend f: client sent a TLS 1.3 KeyUpdate, which kTLS on this kernel cannot follow' \
         "$T/proxy.log"
     check "6.1: no rekey counted" [ "$(delta "$before" "$after")" = "0 0 0" ]
+fi
+
+# ---- K during a download: tests/tools/ku_client ----
+# s_client cannot (above), so ku_client (OpenSSL) sends
+# KeyUpdate(update_requested) after a third and after two thirds of a download
+# of BULK bytes: the daemon reads each while it splices into the kTLS socket,
+# sends its own KeyUpdate and switches TX keys mid-stream; one connection per
+# cipher suite.  6.1: the first K ends the connection with the log line.
+KU_CLIENT=$top_builddir/tests/tools/ku_client
+if [ -x "$KU_CLIENT" ]; then
+    mkdir -p "$T/dl"
+    start_bg dl "$KP_BACKEND" --listen 127.0.0.1:$DL_BACKEND_PORT --dir "$T/dl" --expect 4096 \
+        --send "$BULK"
+    wait_port 127.0.0.1 $DL_BACKEND_PORT || exit 1
+    for suite in TLS_AES_128_GCM_SHA256 TLS_CHACHA20_POLY1305_SHA256; do
+        before=$(stats) logged=$(grep -c 'KeyUpdate, which kTLS on this kernel cannot' "$T/proxy.log")
+        got=$(timeout 300 "$KU_CLIENT" --connect 127.0.0.1:$DL_PORT --sni localhost \
+              --ciphersuites $suite --upload 4096 --update-at $((BULK / 3)) \
+              --update-at $((2 * BULK / 3)) 2>"$T/ku-$suite.err")
+        echo "# ku_client $suite (124: timed out, scratch kept): $? $got"
+        after=$(stats)
+        if [ "$rekey" = 1 ]; then
+            check "$suite: K after 1/3 and 2/3 of a $BULK-byte download, 2 KeyUpdates back, intact" \
+                [ "$got" = "received $BULK sha256 $down_sha key_updates sent 2 received 2 end close_notify" ]
+            check "... tls_stat: TlsRxRekeyOk +2, TlsTxRekeyOk +2, TlsRxRekeyReceived +2" \
+                [ "$(delta "$before" "$after")" = "2 2 2" ]
+        else
+            check "6.1 $suite: K during a download ends the connection with the log line" \
+                [ "$(grep -c 'KeyUpdate, which kTLS on this kernel cannot' "$T/proxy.log")" = \
+                  $((logged + 1)) ]
+            check "... the client sent one, got none back, and the connection was closed" \
+                grep -qE ' key_updates sent 1 received 0 end (eof|close_notify|error:)' <<<"$got"
+            check "... no rekey counted" [ "$(delta "$before" "$after")" = "0 0 0" ]
+        fi
+    done
+else
+    echo "# ku_client not built (no OpenSSL headers): no KeyUpdate during a download tested"
 fi
 
 # ---- what a connection that can follow KeyUpdate keeps (rekey only) ----
