@@ -18,6 +18,7 @@
  *             [--upload BYTES] [--update-at BYTES]...
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,7 @@ int main(int argc, char **argv)
     SSL *ssl;
 
     parse(argc, argv, &o);
+    signal(SIGPIPE, SIG_IGN); /* a closed connection is reported, not fatal */
     if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
         return 1;
     ssl = connect_tls(&o);
