@@ -38,24 +38,11 @@ cat >>"$T/ku.ini" <<EOF
 [admin]
 listen = 127.0.0.1:$ADMIN_PORT
 
-[frontend f]
-listen = 127.0.0.1:$PROXY_PORT
-cert = $T/ec.pem $T/ec.key
-tls_versions = 1.2 1.3
-backend = b
-
-[backend b]
-address = 127.0.0.1:$BULK_PORT
-
-[frontend d]
-listen = 127.0.0.1:$DL_PORT
-cert = $T/ec.pem $T/ec.key
-tls_versions = 1.3
-backend = d
-
-[backend d]
-address = 127.0.0.1:$DL_BACKEND_PORT
 EOF
+{
+    frontend_ini f 127.0.0.1:$PROXY_PORT 127.0.0.1:$BULK_PORT "1.2 1.3"
+    frontend_ini d 127.0.0.1:$DL_PORT 127.0.0.1:$DL_BACKEND_PORT 1.3
+} >>"$T/ku.ini"
 
 start_proxy "$T/ku.ini" || { not_ok "daemon starts"; finish; exit 1; }
 if grep -q 'kernel TLS can rekey' "$T/proxy.log"; then rekey=1; else rekey=0; fi

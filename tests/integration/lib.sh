@@ -98,6 +98,18 @@ global_ini() {
     printf '[global]\nworkers = %s\nlog_level = debug\nktls = %s\nuser = root\n\n' "$1" "$KTLS"
 }
 
+# frontend_ini NAME LISTEN BACKEND_ADDRESS VERSIONS [LINE...]: a [frontend NAME]
+# with the test certificate, passing to a [backend NAME] at BACKEND_ADDRESS;
+# each LINE goes into the frontend's section.
+frontend_ini() {
+    local name=$1 listen=$2 address=$3 versions=$4
+    shift 4
+    printf '[frontend %s]\nlisten = %s\ncert = %s %s\ntls_versions = %s\nbackend = %s\n' \
+        "$name" "$listen" "$T/ec.pem" "$T/ec.key" "$versions" "$name"
+    [ $# -eq 0 ] || printf '%s\n' "$@"
+    printf '\n[backend %s]\naddress = %s\n\n' "$name" "$address"
+}
+
 # start_proxy CONFIG: start ktlsproxy -c CONFIG and wait until it listens.
 start_proxy() {
     : >"$T/proxy.log"

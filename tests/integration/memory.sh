@@ -43,15 +43,8 @@ log_level = info
 ktls = $KTLS
 user = root
 
-[frontend f]
-listen = 127.0.0.1:$PROXY_PORT
-cert = $T/ec.pem $T/ec.key
-tls_versions = 1.2 1.3
-backend = b
-
-[backend b]
-address = 127.0.0.1:$B_PORT
 EOF
+frontend_ini f 127.0.0.1:$PROXY_PORT 127.0.0.1:$B_PORT "1.2 1.3" >>"$T/m.ini"
 export MALLOC_ARENA_MAX=1
 start_proxy "$T/m.ini" || exit 1
 unset MALLOC_ARENA_MAX

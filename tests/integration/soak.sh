@@ -49,17 +49,10 @@ ktls = $KTLS
 user = root
 max_connections = $((HOLD + 1000))
 
-[frontend f]
-listen = 127.0.0.1:$PROXY_PORT
-cert = $T/ec.pem $T/ec.key
-tls_versions = 1.2 1.3
-# held connections stay idle longer than the default 300 s while the rest come up
-idle_timeout = 3600s
-backend = b
-
-[backend b]
-address = 127.0.0.1:$B_PORT
 EOF
+# held connections stay idle longer than the default 300 s while the rest come up
+frontend_ini f 127.0.0.1:$PROXY_PORT 127.0.0.1:$B_PORT "1.2 1.3" "idle_timeout = 3600s" \
+    >>"$T/soak.ini"
 start_proxy "$T/soak.ini" || exit 1
 
 # ---- what the daemon holds ----

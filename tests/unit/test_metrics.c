@@ -40,6 +40,16 @@ static void assert_sample(const char *text, const char *sample)
     assert_non_null(p);
 }
 
+/* The value of the line starting with prefix, or fail. */
+static unsigned long long sample(const char *text, const char *prefix)
+{
+    const char *line = strstr(text, prefix);
+
+    if (line == NULL)
+        fail_msg("no line starting '%s' in:\n%s", prefix, text);
+    return strtoull(line + strlen(prefix), NULL, 10);
+}
+
 static void test_empty(void **state)
 {
     char *text;
@@ -54,6 +64,30 @@ static void test_empty(void **state)
     assert_sample(text, "ktlsproxy_reloads_total{result=\"failure\"} 0");
     assert_non_null(strstr(text, "\nktlsproxy_build_info{version=\"" PACKAGE_VERSION "\",mbedtls=\""));
     free(text);
+}
+
+/* The heap gauge follows what is allocated: 1 MiB more in use shows as such. */
+static void test_heap_in_use(void **state)
+{
+    char *text, *big;
+    unsigned long long before, after;
+
+    (void)state;
+#ifdef __SANITIZE_ADDRESS__
+    skip(); /* ASan's allocator is not glibc's: mallinfo2 does not see it */
+#endif
+    text = render();
+    before = sample(text, "\nktlsproxy_heap_in_use_bytes ");
+    free(text);
+    big = malloc(1 << 20);
+    assert_non_null(big);
+    memset(big, 1, 1 << 20);
+    text = render();
+    after = sample(text, "\nktlsproxy_heap_in_use_bytes ");
+    free(text);
+    free(big);
+    assert_true(after >= before + (1 << 20));
+    assert_true(after < before + (1 << 20) + (64 << 10));
 }
 
 /* What one worker does for one connection of frontend fe. */
@@ -234,6 +268,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_heap_in_use),
         cmocka_unit_test(test_sums_over_threads),
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_ended_threads_blocks_reused),
