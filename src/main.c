@@ -24,6 +24,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "pipe_pool.h"
 #include "pump.h"
 #include "sd_notify.h"
 #include "tickets.h"

@@ -19,6 +19,7 @@
 #include "ktls.h"
 #include "log.h"
 #include "metrics.h"
+#include "pipe_pool.h"
 #include "pump.h"
 #include "rekey.h"
 #include "tls.h"
@@ -34,54 +35,6 @@ enum { IO_WAIT = -1, IO_FAIL = -2 };
 #define TLS_ALERT_WARNING 1
 #define TLS_ALERT_CLOSE_NOTIFY 0
 #define TLS_ALERT_USER_CANCELED 90
-
-/* ---- pipe pool ---- */
-
-struct kp_pipe *pipe_get(struct pipe_pool *pool)
-{
-    struct kp_pipe *p = pool->free;
-    int fds[2];
-
-    if (p != NULL) {
-        pool->free = p->next;
-        pool->n_free--;
-        return p;
-    }
-    p = malloc(sizeof *p);
-    if (p == NULL)
-        return NULL;
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-        free(p);
-        return NULL;
-    }
-    p->rfd = fds[0];
-    p->wfd = fds[1];
-    return p;
-}
-
-/* A pipe that still holds bytes cannot be reused: close it. */
-void pipe_put(struct pipe_pool *pool, struct kp_pipe *p, int empty)
-{
-    if (empty && pool->n_free < PIPE_POOL_MAX_IDLE) {
-        p->next = pool->free;
-        pool->free = p;
-        pool->n_free++;
-        return;
-    }
-    close(p->rfd);
-    close(p->wfd);
-    free(p);
-}
-
-void pipe_pool_free(struct pipe_pool *pool)
-{
-    while (pool->free != NULL) {
-        struct kp_pipe *p = pool->free;
-        pool->free = p->next;
-        pool->n_free--;
-        pipe_put(pool, p, 0);
-    }
-}
 
 /* ---- helpers ---- */
 

@@ -14,23 +14,8 @@
 
 struct conn;
 
-struct kp_pipe {
-    int rfd, wfd;
-    struct kp_pipe *next;
-};
-
-#define PIPE_POOL_MAX_IDLE 64   /* idle pipes a worker keeps */
 /* Descriptors one connection can hold: client, backend, a pipe each way. */
 #define CONN_MAX_FDS 6
-
-struct pipe_pool {
-    struct kp_pipe *free;
-    unsigned n_free;
-};
-
-struct kp_pipe *pipe_get(struct pipe_pool *pool);
-void pipe_put(struct pipe_pool *pool, struct kp_pipe *p, int empty);
-void pipe_pool_free(struct pipe_pool *pool);
 
 /* Begin pumping both ways. */
 void pump_start(struct conn *c);

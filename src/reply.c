@@ -14,7 +14,7 @@
 #include "conn.h"
 #include "gen.h"
 #include "ktls.h"
-#include "pump.h"
+#include "pipe_pool.h"
 #include "reply.h"
 #include "tls.h"
 #include "worker.h"

@@ -16,7 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "pump.h"
+#include "pipe_pool.h"
 
 struct conn;
 struct kp_gen;

@@ -1,5 +1,5 @@
 /*
- * test_pipe_pool.c - the worker's pool of splice pipes (src/pump.c), with
+ * test_pipe_pool.c - the worker's pool of splice pipes (src/pipe_pool.c), with
  * real pipes: an empty pipe is kept for reuse, up to a bound; a pipe that
  * still holds bytes is closed, never handed to another connection.
  */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "pump.h"
+#include "pipe_pool.h"
 
 #define BOUND 64   /* POOL_MAX_IDLE in src/pump.c */
 
