@@ -377,6 +377,10 @@ void conn_start(struct worker *w, struct kp_gen *g, size_t fe_index, int fd)
     struct conn *c = calloc(1, sizeof *c);
     char err[256];
 
+    /* The loop's clock stands still while one callback accepts a batch, and
+     * each start runs a first handshake step (crypto): read the clock again,
+     * or the later connections' deadlines would come early by that much. */
+    ev_now_update(w->loop);
     if (c == NULL) {
         log_err("out of memory for a connection");
         close(fd);
