@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,13 @@ int backend_connect_again(const struct kp_backend *be, int fd, char *err, size_t
     if (errno == EAGAIN)
         return 1;
     return connect_failed(be, err, errlen);
+}
+
+bool backend_connect_settled(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+    return poll(&p, 1, 0) == 1;
 }
 
 int backend_connect_result(int fd, char *err, size_t errlen)

@@ -5,6 +5,7 @@
 #ifndef KP_BACKEND_H
 #define KP_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,10 @@ int backend_connect(const struct kp_backend *be, int *full, char *err, size_t er
 /* Connect a socket backend_connect() left unconnected: 0 (connected or in
  * progress), 1 (backlog still full), -1 with err set. */
 int backend_connect_again(const struct kp_backend *be, int fd, char *err, size_t errlen);
+
+/* Has the connect ended (connected or failed), whether or not the loop has
+ * delivered its event yet? */
+bool backend_connect_settled(int fd);
 
 /* After the socket became writable: 0 if connected, else -1 with err set. */
 int backend_connect_result(int fd, char *err, size_t errlen);

@@ -43,8 +43,12 @@ static void set_io(struct conn *c, ev_io *io, int fd, int events)
     ev_io_start(c->w->loop, io);
 }
 
+/* Deadlines count from now, not from when this loop turn began: the loop's
+ * clock stands still while a turn runs its callbacks, and a turn that makes
+ * many handshake steps (crypto) can last seconds, more under load. */
 static void set_timer(struct conn *c, double seconds)
 {
+    ev_now_update(c->w->loop);
     ev_timer_stop(c->w->loop, &c->timer);
     ev_timer_set(&c->timer, seconds, 0.);
     ev_timer_start(c->w->loop, &c->timer);
@@ -227,14 +231,14 @@ static void connect_backend(struct conn *c)
         backend_unavailable(c, err);
         return;
     }
-    c->connect_deadline = ev_now(c->w->loop) + c->backend->connect_timeout_ms / 1000.0;
     c->backend_full = full;
-    if (full) {
+    if (full)
         set_timer(c, CONNECT_RETRY_SECONDS);
-        return;
+    else {
+        set_io(c, &c->bio, c->bfd, EV_WRITE);
+        set_timer(c, c->backend->connect_timeout_ms / 1000.0);
     }
-    set_io(c, &c->bio, c->bfd, EV_WRITE);
-    set_timer(c, c->backend->connect_timeout_ms / 1000.0);
+    c->connect_deadline = ev_now(c->w->loop) + c->backend->connect_timeout_ms / 1000.0;
 }
 
 /* The unix backend's backlog was full: try again until the connect timeout. */
@@ -377,10 +381,6 @@ void conn_start(struct worker *w, struct kp_gen *g, size_t fe_index, int fd)
     struct conn *c = calloc(1, sizeof *c);
     char err[256];
 
-    /* The loop's clock stands still while one callback accepts a batch, and
-     * each start runs a first handshake step (crypto): read the clock again,
-     * or the later connections' deadlines would come early by that much. */
-    ev_now_update(w->loop);
     if (c == NULL) {
         log_err("out of memory for a connection");
         close(fd);
@@ -486,8 +486,12 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
         conn_close(c, "handshake timeout");
         break;
     case CONN_CONNECTING:
+        /* A turn that ran long delivers the timer before the connect's own
+         * event (libev runs the later one first): look at the socket. */
         if (c->backend_full)
             connect_again(c);
+        else if (backend_connect_settled(c->bfd))
+            backend_connected(c);
         else
             backend_unavailable(c, "connect timeout");
         break;

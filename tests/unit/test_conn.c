@@ -741,6 +741,32 @@ static void test_backlog_frees_up(void **state)
     assert_all_released(r);
 }
 
+/* The worker was busy for longer than the connect timeout (here the test
+ * sleeps) while the backend's connect completed: the connect's event and
+ * the expired timer come in the same turn, the timer first.  The
+ * connection must go on to pump, not answer 503. */
+static void test_connected_while_busy(void **state)
+{
+    struct rig *r = *state;
+    struct client *cl = client_new(r, 0, "full.wild.test");
+
+    client_handshake(r, cl);
+    wait_state(r, CONN_CONNECTING);
+    assert_false(r->w->conns->backend_full);
+    usleep((useconds_t)((CONNECT_TIMEOUT + 0.1) * 1e6));
+    turn(r);
+    assert_int_equal(n_conns(r), 1);
+    assert_int_equal(r->w->conns->state, CONN_PUMPING);
+    r->backend = backend_accept(r, r->full);
+    client_write(r, cl, "hello");
+    backend_expect(r, "hello", 5);      /* no PROXY header for this backend */
+    client_close(cl);
+    backend_expect(r, "", 0);
+    close(r->backend);
+    r->backend = -1;
+    assert_all_released(r);
+}
+
 /* PUMPING with nothing moving: closed at idle_timeout, not before. */
 static void test_idle_timeout(void **state)
 {
@@ -796,6 +822,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backend_gone_client_leaves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_full_until_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_frees_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connected_while_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activity_defers_idle_timeout, setup, teardown),
     };
