@@ -12,8 +12,15 @@
 # KP_SOAK_FULL_EVERY is a full handshake (ECDHE, certificate), the others
 # resume from a ticket (TLS 1.2 abbreviated, TLS 1.3 psk_ke without ECDHE).
 #
-# The baseline is taken after a warm-up churn (the pipe pools and malloc's
-# arenas filled once), with no client connected.
+# Memory: malloc keeps free pages after a peak of connections (a page shared
+# with a live chunk cannot go back; libev's tables stay sized for the peak),
+# so the first peak leaves a residue that is free memory, not a leak.  The
+# run therefore measures the cold figures after a warm-up churn, brings one
+# peak of HOLD connections and releases it (the residue, reported and
+# bounded per peak connection), and takes the baseline there; then the
+# measured hold, release and churn must come back to that baseline.  The
+# daemon's own count of allocated bytes (ktlsproxy_heap_in_use_bytes, from
+# malloc) must come back to it too: that is the leak check.
 # Defaults: the small variant of the VM bundle (tests/integration/all.sh);
 # `make soak` (tests/vm/soak) runs 10,000 held + 100,000 churned.
 # Limits are raised as a deployment would: `ulimit -n` for every process,
@@ -22,13 +29,13 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-HOLD=${KP_SOAK_HOLD:-500}
-CHURN=${KP_SOAK_CHURN:-3000}
+HOLD=${KP_SOAK_HOLD:-300}
+CHURN=${KP_SOAK_CHURN:-2000}
 RATE=${KP_SOAK_RATE:-100}          # new connections per second, all client processes
 PROCS=${KP_SOAK_PROCS:-4}          # client processes
 FULL_EVERY=${KP_SOAK_FULL_EVERY:-20}
 WARMUP=${KP_SOAK_WARMUP:-200}
-PROXY_PORT=18743 B_PORT=18744
+PROXY_PORT=18743 B_PORT=18744 ADMIN_PORT=18745
 KP_SOAK=$top_builddir/tests/tools/kp_soak
 # Every stage has a deadline: a stage that runs out says "timed out".
 HOLD_SECS=$((HOLD / 5 + 120))        # ~11 a second there
@@ -49,6 +56,9 @@ ktls = $KTLS
 user = root
 max_connections = $((HOLD + 1000))
 
+[admin]
+listen = 127.0.0.1:$ADMIN_PORT
+
 EOF
 # held connections stay idle longer than the default 300 s while the rest come up
 frontend_ini f 127.0.0.1:$PROXY_PORT 127.0.0.1:$B_PORT "1.2 1.3" "idle_timeout = 3600s" \
@@ -62,12 +72,17 @@ pipe_fds() { fd_list | grep -c -- '-> pipe:'; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$proxy_pid/status"; }
 # malloc's memory (RssAnon), without the pages of code the run touched (RssFile)
 anon() { awk '/^RssAnon:/ { print $2 }' "/proc/$proxy_pid/status"; }
+# what malloc has handed out and not had back, in kB (the daemon's gauge)
+heap() {
+    curl -sS "http://127.0.0.1:$ADMIN_PORT/metrics" |
+        awk '/^ktlsproxy_heap_in_use_bytes / { print int($2 / 1024) }'
+}
 stat_or_0() { if [ "$IN_VM" = 1 ]; then tls_stat "$1"; else echo 0; fi; }
 snapshot() { # NAME: the figures, as variables NAME_fds NAME_pipes NAME_rss NAME_tx ...
-    eval "$1_fds=$(nonpipe_fds) $1_pipes=$(pipe_fds) $1_rss=$(rss) $1_anon=$(anon)" \
+    eval "$1_fds=$(nonpipe_fds) $1_pipes=$(pipe_fds) $1_rss=$(rss) $1_anon=$(anon) $1_heap=$(heap)" \
         "$1_tx=$(stat_or_0 TlsTxSw) $1_rx=$(stat_or_0 TlsRxSw)" \
         "$1_curtx=$(stat_or_0 TlsCurrTxSw) $1_currx=$(stat_or_0 TlsCurrRxSw)"
-    eval "echo \"# $1: fds \$$1_fds, pipe fds \$$1_pipes, VmRSS \$$1_rss kB (RssAnon \$$1_anon)," \
+    eval "echo \"# $1: fds \$$1_fds, pipe fds \$$1_pipes, VmRSS \$$1_rss kB (RssAnon \$$1_anon, heap in use \$$1_heap)," \
         "tls_stat TxSw \$$1_tx RxSw \$$1_rx CurrTxSw \$$1_curtx CurrRxSw \$$1_currx\""
 }
 # settle [FDS]: wait until the daemon holds FDS non-pipe descriptors (no
@@ -95,29 +110,56 @@ mem_within() { # KB BASE_KB
 field() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
 elapsed() { echo $(($(date +%s) - $1)); }
 
-# ---- warm-up, baseline ----
+# hold_up NAME: the client holds HOLD connections (in the background, until
+# SIGTERM); wait until all are up or HOLD_SECS have passed.
+hold_up() {
+    local t0
+    t0=$(date +%s)
+    "$KP_SOAK" hold 127.0.0.1:$PROXY_PORT "$T/ec.pem" "$HOLD" "$PROCS" "$T/held-$1" \
+        >"$T/hold-$1.out" 2>&1 &
+    hold_pid=$!
+    pids+=("$hold_pid")
+    for _ in $(seq 1 "$HOLD_SECS"); do
+        [ -s "$T/held-$1" ] || ! kill -0 "$hold_pid" 2>/dev/null && break
+        sleep 1
+    done
+    if [ -s "$T/held-$1" ]; then
+        echo "# $1: $(cat "$T/held-$1") of $HOLD up in $(elapsed "$t0") s"
+    else
+        echo "# $1: timed out after $HOLD_SECS s (or the client died); output:" >&2
+        sed 's/^/#   /' "$T/hold-$1.out" >&2
+    fi
+    check "$1: all $HOLD connections established" [ "$(cat "$T/held-$1" 2>/dev/null)" = "$HOLD" ]
+}
+# hold_release NAME: the client closes them all; wait for the daemon to follow.
+hold_release() {
+    kill -TERM "$hold_pid"
+    wait "$hold_pid"
+    local st=$?
+    check "$1: the client closed them all, none failed (exit $st)" [ "$st" -eq 0 ]
+    settle "$cold_fds"
+}
+
+# ---- warm-up, the first peak, baseline ----
 "$KP_SOAK" churn 127.0.0.1:$PROXY_PORT "$T/ec.pem" "$WARMUP" 2 "$RATE" "$FULL_EVERY" \
     >"$T/warmup.out" 2>&1
 check "warm-up: $WARMUP connections worked" [ "$(field ok "$T/warmup.out")" = "$WARMUP" ]
 settle
+snapshot cold
+hold_up peak
+hold_release peak
 snapshot base
+check "peak released: descriptors back to the cold figure" [ "$base_fds" -eq "$cold_fds" ]
+echo "# peak residue: VmRSS +$((base_rss - cold_rss)) kB, RssAnon +$((base_anon - cold_anon)) kB," \
+    "heap in use +$((base_heap - cold_heap)) kB after $HOLD connections" \
+    "($(((base_anon - cold_anon) * 1024 / HOLD)) bytes of RssAnon per peak connection)"
+check "peak residue: under 1 KiB of RssAnon per peak connection" \
+    [ $((base_anon - cold_anon)) -lt "$HOLD" ]
+check "peak residue: under 1 KiB of heap in use per peak connection" \
+    [ $((base_heap - cold_heap)) -lt "$HOLD" ]
 
 # ---- hold ----
-t0=$(date +%s)
-"$KP_SOAK" hold 127.0.0.1:$PROXY_PORT "$T/ec.pem" "$HOLD" "$PROCS" "$T/held" >"$T/hold.out" 2>&1 &
-hold_pid=$!
-pids+=("$hold_pid")
-for _ in $(seq 1 "$HOLD_SECS"); do
-    [ -s "$T/held" ] || ! kill -0 "$hold_pid" 2>/dev/null && break
-    sleep 1
-done
-if [ -s "$T/held" ]; then
-    echo "# hold: $(cat "$T/held") of $HOLD up in $(elapsed "$t0") s"
-else
-    echo "# hold: timed out after $HOLD_SECS s (or the client died); output:" >&2
-    sed 's/^/#   /' "$T/hold.out" >&2
-fi
-check "hold: all $HOLD connections established" [ "$(cat "$T/held" 2>/dev/null)" = "$HOLD" ]
+hold_up hold
 sleep 1
 snapshot held
 check "hold: the daemon holds a client and a backend socket for each" \
@@ -127,12 +169,11 @@ if [ "$IN_VM" = 1 ]; then
     check "hold: a kTLS TX and RX context for each held connection (tls_stat)" \
         [ "$((held_curtx - base_curtx))" -ge "$HOLD" -a "$((held_currx - base_currx))" -ge "$HOLD" ]
 fi
-echo "# hold: VmRSS $((held_rss - base_rss)) kB more for $HOLD connections"
-kill -TERM "$hold_pid"
-wait "$hold_pid"
-st=$?
-check "hold: the client closed them all, none failed (exit $st)" [ "$st" -eq 0 ]
-settle "$base_fds"
+# (RSS against the cold figure: the peak's free pages are the held ones now)
+echo "# hold: heap in use $((held_heap - base_heap)) kB more for $HOLD connections" \
+    "($(((held_heap - base_heap) * 1024 / HOLD)) bytes each), VmRSS $((held_rss - cold_rss)) kB" \
+    "more than cold ($(((held_rss - cold_rss) * 1024 / HOLD)) bytes each)"
+hold_release hold
 snapshot released
 check "hold released: descriptors back to the baseline" [ "$released_fds" -eq "$base_fds" ]
 
@@ -161,6 +202,8 @@ check "after: VmRSS within 1 % (or 64 kB) of the baseline ($base_rss -> $after_r
     mem_within "$after_rss" "$base_rss"
 check "after: RssAnon within 1 % (or 64 kB) of the baseline ($base_anon -> $after_anon kB)" \
     mem_within "$after_anon" "$base_anon"
+check "after: heap in use within 1 % (or 64 kB) of the baseline ($base_heap -> $after_heap kB)" \
+    mem_within "$after_heap" "$base_heap"
 if [ "$IN_VM" = 1 ]; then
     total=$((HOLD + CHURN))
     check "after: a kTLS TX context was made for each connection ($((after_tx - base_tx)))" \
