@@ -12,15 +12,18 @@
 # KP_SOAK_FULL_EVERY is a full handshake (ECDHE, certificate), the others
 # resume from a ticket (TLS 1.2 abbreviated, TLS 1.3 psk_ke without ECDHE).
 #
-# Memory: malloc keeps free pages after a peak of connections (a page shared
-# with a live chunk cannot go back; libev's tables stay sized for the peak),
-# so the first peak leaves a residue that is free memory, not a leak.  The
-# run therefore measures the cold figures after a warm-up churn, brings one
-# peak of HOLD connections and releases it (the residue, reported and
-# bounded per peak connection), and takes the baseline there; then the
-# measured hold, release and churn must come back to that baseline.  The
-# daemon's own count of allocated bytes (ktlsproxy_heap_in_use_bytes, from
-# malloc) must come back to it too: that is the leak check.
+# Memory: glibc's malloc keeps free pages after a peak of connections (a
+# page shared with a live chunk cannot go back, each thread caches chunks)
+# and libev's tables stay sized for the peak, so RSS does not come back to
+# the cold figure: measured, it settles some 200 bytes per peak connection
+# above it.  The checks are therefore (a) no leak per connection: malloc's
+# bytes in use (the daemon's ktlsproxy_heap_in_use_bytes) before and after
+# the churn within 1 % or 64 kB, and (b) a bounded residue: RssAnon and heap
+# in use above the cold figure by less than 1 KiB per peak connection plus
+# 1 MiB for what does not grow with connections (per-thread caches).  The
+# run takes the cold figures after a warm-up churn, brings one peak of HOLD
+# connections and releases it (the baseline), then holds HOLD again,
+# releases them and churns CHURN.
 # Defaults: the small variant of the VM bundle (tests/integration/all.sh);
 # `make soak` (tests/vm/soak) runs 10,000 held + 100,000 churned.
 # Limits are raised as a deployment would: `ulimit -n` for every process,
@@ -153,10 +156,10 @@ check "peak released: descriptors back to the cold figure" [ "$base_fds" -eq "$c
 echo "# peak residue: VmRSS +$((base_rss - cold_rss)) kB, RssAnon +$((base_anon - cold_anon)) kB," \
     "heap in use +$((base_heap - cold_heap)) kB after $HOLD connections" \
     "($(((base_anon - cold_anon) * 1024 / HOLD)) bytes of RssAnon per peak connection)"
-check "peak residue: under 1 KiB of RssAnon per peak connection" \
-    [ $((base_anon - cold_anon)) -lt "$HOLD" ]
-check "peak residue: under 1 KiB of heap in use per peak connection" \
-    [ $((base_heap - cold_heap)) -lt "$HOLD" ]
+check "peak residue: RssAnon under 1 KiB per peak connection + 1 MiB" \
+    [ $((base_anon - cold_anon)) -lt $((HOLD + 1024)) ]
+check "peak residue: heap in use under 1 KiB per peak connection + 1 MiB" \
+    [ $((base_heap - cold_heap)) -lt $((HOLD + 1024)) ]
 
 # ---- hold ----
 hold_up hold
@@ -198,12 +201,14 @@ snapshot after
 check "after: descriptors back to the baseline ($base_fds -> $after_fds)" \
     within_1pct "$after_fds" "$base_fds"
 check "after: pipes within the pools' bound (2 workers x 64 x 2 fds)" [ "$after_pipes" -le 256 ]
-check "after: VmRSS within 1 % (or 64 kB) of the baseline ($base_rss -> $after_rss kB)" \
-    mem_within "$after_rss" "$base_rss"
-check "after: RssAnon within 1 % (or 64 kB) of the baseline ($base_anon -> $after_anon kB)" \
-    mem_within "$after_anon" "$base_anon"
-check "after: heap in use within 1 % (or 64 kB) of the baseline ($base_heap -> $after_heap kB)" \
-    mem_within "$after_heap" "$base_heap"
+check "churn: no memory leaked per connection (heap in use $released_heap -> $after_heap kB)" \
+    mem_within "$after_heap" "$released_heap"
+check "after: RssAnon under 1 KiB per peak connection + 1 MiB above cold ($cold_anon -> $after_anon kB)" \
+    [ $((after_anon - cold_anon)) -lt $((HOLD + 1024)) ]
+check "after: heap in use under 1 KiB per peak connection + 1 MiB above cold ($cold_heap -> $after_heap kB)" \
+    [ $((after_heap - cold_heap)) -lt $((HOLD + 1024)) ]
+echo "# after: VmRSS $after_rss kB against $cold_rss cold and $base_rss after the first peak" \
+    "($(((after_rss - cold_rss) * 1024 / HOLD)) bytes per peak connection above cold)"
 if [ "$IN_VM" = 1 ]; then
     total=$((HOLD + CHURN))
     check "after: a kTLS TX context was made for each connection ($((after_tx - base_tx)))" \
