@@ -238,6 +238,7 @@ static void connect_backend(struct conn *c)
         set_io(c, &c->bio, c->bfd, EV_WRITE);
         set_timer(c, c->backend->connect_timeout_ms / 1000.0);
     }
+    /* after set_timer(), which has just read the clock */
     c->connect_deadline = ev_now(c->w->loop) + c->backend->connect_timeout_ms / 1000.0;
 }
 

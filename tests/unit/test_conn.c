@@ -714,6 +714,21 @@ static void test_backlog_full_until_timeout(void **state)
     assert_all_released(r);
 }
 
+/* A connection to the full backend pumps: the backend takes it, "hello"
+ * reaches it (no PROXY header for this backend), the client's end reaches
+ * it as EOF, and then nothing of the connection is left. */
+static void full_backend_pumps(struct rig *r, struct client *cl)
+{
+    r->backend = backend_accept(r, r->full);
+    client_write(r, cl, "hello");
+    backend_expect(r, "hello", 5);      /* no PROXY header for this backend */
+    client_close(cl);
+    backend_expect(r, "", 0);
+    close(r->backend);
+    r->backend = -1;
+    assert_all_released(r);
+}
+
 /* The backlog frees up before the connect timeout: the next try connects
  * and the bytes flow. */
 static void test_backlog_frees_up(void **state)
@@ -731,14 +746,7 @@ static void test_backlog_frees_up(void **state)
     assert_int_equal(r->w->conns->state, CONN_CONNECTING);
     drain_backlog(r);
     assert_true(wait_state(r, CONN_PUMPING) - connecting < CONNECT_TIMEOUT);
-    r->backend = backend_accept(r, r->full);
-    client_write(r, cl, "hello");
-    backend_expect(r, "hello", 5);      /* no PROXY header for this backend */
-    client_close(cl);
-    backend_expect(r, "", 0);
-    close(r->backend);
-    r->backend = -1;
-    assert_all_released(r);
+    full_backend_pumps(r, cl);
 }
 
 /* The worker was busy for longer than the connect timeout (here the test
@@ -757,14 +765,7 @@ static void test_connected_while_busy(void **state)
     turn(r);
     assert_int_equal(n_conns(r), 1);
     assert_int_equal(r->w->conns->state, CONN_PUMPING);
-    r->backend = backend_accept(r, r->full);
-    client_write(r, cl, "hello");
-    backend_expect(r, "hello", 5);      /* no PROXY header for this backend */
-    client_close(cl);
-    backend_expect(r, "", 0);
-    close(r->backend);
-    r->backend = -1;
-    assert_all_released(r);
+    full_backend_pumps(r, cl);
 }
 
 /* PUMPING with nothing moving: closed at idle_timeout, not before. */
