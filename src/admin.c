@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include "admin.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 
 #define REQUEST_MAX 2048
@@ -39,8 +41,9 @@ struct client {
 
 struct kp_admin {
     pthread_t thread;
-    struct ev_loop *loop;
+    struct kp_loop lp;          /* replaced after a client with a high fd */
     ev_async stop;
+    atomic_bool stopping;
     ev_io listen_io;
     int fd;
     struct client *clients[MAX_CLIENTS];
@@ -54,11 +57,20 @@ static void client_free(struct client *c)
     for (int i = 0; i < MAX_CLIENTS; i++)
         if (a->clients[i] == c)
             a->clients[i] = NULL;
-    ev_io_stop(a->loop, &c->io);
-    ev_timer_stop(a->loop, &c->timer);
+    ev_io_stop(a->lp.ev, &c->io);
+    ev_timer_stop(a->lp.ev, &c->timer);
     close(c->fd);
     free(c->out);
     free(c);
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        if (a->clients[i] != NULL)
+            return;
+    /* Scraped while thousands of connections were open: the loop's tables
+     * grew to the client's fd; give them back (admin_thread). */
+    if (kp_loop_grown(&a->lp)) {
+        a->lp.renew = true;
+        ev_break(a->lp.ev, EVBREAK_ALL);
+    }
 }
 
 /* ---- the response ---- */
@@ -82,9 +94,9 @@ static void respond(struct client *c, const char *status, const char *extra, con
         client_free(c);
         return;
     }
-    ev_io_stop(c->a->loop, &c->io);
+    ev_io_stop(c->a->lp.ev, &c->io);
     ev_io_set(&c->io, c->fd, EV_WRITE);
-    ev_io_start(c->a->loop, &c->io);
+    ev_io_start(c->a->lp.ev, &c->io);
 }
 
 static void respond_error(struct client *c, const char *status, const char *extra)
@@ -198,6 +210,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         close(fd);
         return;
     }
+    kp_loop_saw_fd(&a->lp, fd);
     a->clients[slot] = c;
     c->a = a;
     c->fd = fd;
@@ -217,11 +230,28 @@ static void stop_cb(struct ev_loop *loop, ev_async *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+/* Move the listener and the stop signal to a new loop.  A stop sent to the
+ * old one is not lost: admin_stop sets stopping first. */
+static void renew_loop(struct kp_admin *a)
+{
+    struct ev_loop *fresh = ev_loop_new(KP_LOOP_FLAGS);
+
+    a->lp.renew = false;
+    if (fresh == NULL)
+        return;
+    ev_io_stop(a->lp.ev, &a->listen_io);
+    ev_async_stop(a->lp.ev, &a->stop);
+    kp_loop_replace(&a->lp, fresh);
+    ev_io_start(fresh, &a->listen_io);
+    ev_async_start(fresh, &a->stop);
+}
+
 static void *admin_thread(void *arg)
 {
     struct kp_admin *a = arg;
 
-    ev_run(a->loop, 0);
+    while (ev_run(a->lp.ev, 0), a->lp.renew && !atomic_load(&a->stopping))
+        renew_loop(a);
     return NULL;
 }
 
@@ -256,10 +286,9 @@ static void admin_free(struct kp_admin *a)
     for (int i = 0; i < MAX_CLIENTS; i++)
         if (a->clients[i] != NULL)
             client_free(a->clients[i]);
-    if (a->loop != NULL) {
-        ev_io_stop(a->loop, &a->listen_io);
-        ev_loop_destroy(a->loop);
-    }
+    if (a->lp.ev != NULL)
+        ev_io_stop(a->lp.ev, &a->listen_io);
+    kp_loop_free(&a->lp);
     if (a->fd >= 0)
         close(a->fd);
     if (a->path[0] != '\0')
@@ -283,16 +312,16 @@ int admin_start(const struct kp_config *cfg, struct kp_admin **out, char *err, s
         admin_free(a);
         return -1;
     }
-    if ((a->loop = ev_loop_new(EVFLAG_AUTO)) == NULL) {
+    if (kp_loop_init(&a->lp) != 0) {
         snprintf(err, errlen, "admin: cannot create an event loop");
         admin_free(a);
         return -1;
     }
     ev_io_init(&a->listen_io, accept_cb, a->fd, EV_READ);
     a->listen_io.data = a;
-    ev_io_start(a->loop, &a->listen_io);
+    ev_io_start(a->lp.ev, &a->listen_io);
     ev_async_init(&a->stop, stop_cb);
-    ev_async_start(a->loop, &a->stop);
+    ev_async_start(a->lp.ev, &a->stop);
     if ((errno = pthread_create(&a->thread, NULL, admin_thread, a)) != 0) {
         snprintf(err, errlen, "admin: cannot start its thread: %s", strerror(errno));
         admin_free(a);
@@ -307,8 +336,9 @@ void admin_stop(struct kp_admin *a)
 {
     if (a == NULL)
         return;
-    ev_async_send(a->loop, &a->stop);
+    atomic_store(&a->stopping, true);
+    kp_loop_async_send(&a->lp, &a->stop);
     pthread_join(a->thread, NULL);
-    ev_async_stop(a->loop, &a->stop);
+    ev_async_stop(a->lp.ev, &a->stop);
     admin_free(a);
 }

@@ -33,14 +33,14 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 static void set_io(struct conn *c, ev_io *io, int fd, int events)
 {
     if (events == 0) {
-        ev_io_stop(c->w->loop, io);
+        ev_io_stop(worker_loop(c->w), io);
         return;
     }
     if (ev_is_active(io) && io->events == events)
         return;
-    ev_io_stop(c->w->loop, io);
+    ev_io_stop(worker_loop(c->w), io);
     ev_io_set(io, fd, events);
-    ev_io_start(c->w->loop, io);
+    ev_io_start(worker_loop(c->w), io);
 }
 
 /* Deadlines count from now, not from when this loop turn began: the loop's
@@ -48,10 +48,10 @@ static void set_io(struct conn *c, ev_io *io, int fd, int events)
  * many handshake steps (crypto) can last seconds, more under load. */
 static void set_timer(struct conn *c, double seconds)
 {
-    ev_now_update(c->w->loop);
-    ev_timer_stop(c->w->loop, &c->timer);
+    ev_now_update(worker_loop(c->w));
+    ev_timer_stop(worker_loop(c->w), &c->timer);
     ev_timer_set(&c->timer, seconds, 0.);
-    ev_timer_start(c->w->loop, &c->timer);
+    ev_timer_start(worker_loop(c->w), &c->timer);
 }
 
 /* ---- the worker's handshakes, oldest first ---- */
@@ -108,13 +108,13 @@ void conn_close(struct conn *c, const char *reason)
             .alpn = c->alpn, .backend = c->backend ? c->backend->name : NULL, .reason = reason,
             .ktls = c->ktls, .bytes_in = c->c2b.bytes, .bytes_out = c->b2c.bytes,
         };
-        access_log(&c->acc, c->fe, &end, ev_now(w->loop));
+        access_log(&c->acc, c->fe, &end, ev_now(worker_loop(w)));
     }
     metrics_conn_closed(c->metrics_slot);
     access_free(&c->acc);
-    ev_io_stop(w->loop, &c->cio);
-    ev_io_stop(w->loop, &c->bio);
-    ev_timer_stop(w->loop, &c->timer);
+    ev_io_stop(worker_loop(w), &c->cio);
+    ev_io_stop(worker_loop(w), &c->bio);
+    ev_timer_stop(worker_loop(w), &c->timer);
     pump_release(c);
     rekey_free(c->rekey);
     tls_session_free(c->tls);
@@ -149,7 +149,7 @@ void conn_shutdown(struct conn *c, const char *reason)
 static void start_linger(struct conn *c)
 {
     c->state = CONN_LINGERING;
-    ev_io_stop(c->w->loop, &c->bio);
+    ev_io_stop(worker_loop(c->w), &c->bio);
     set_io(c, &c->cio, c->cfd, EV_READ);
     set_timer(c, LINGER_SECONDS);
 }
@@ -175,7 +175,7 @@ static void backend_unavailable(struct conn *c, const char *why)
         metrics_backend_connect_failed();
     metrics_unavailable_reply();
     if (c->bfd >= 0) {
-        ev_io_stop(c->w->loop, &c->bio);
+        ev_io_stop(worker_loop(c->w), &c->bio);
         close(c->bfd);
         c->bfd = -1;
     }
@@ -189,7 +189,7 @@ static void backend_unavailable(struct conn *c, const char *why)
 static void start_pump(struct conn *c)
 {
     c->state = CONN_PUMPING;
-    c->last_active = ev_now(c->w->loop);
+    c->last_active = ev_now(worker_loop(c->w));
     set_timer(c, c->fe->idle_timeout_ms / 1000.0);
     pump_start(c);
     conn_update_events(c);
@@ -221,7 +221,7 @@ static void connect_backend(struct conn *c)
     int full;
 
     c->state = CONN_CONNECTING;
-    ev_io_stop(c->w->loop, &c->cio); /* client bytes wait in the kernel */
+    ev_io_stop(worker_loop(c->w), &c->cio); /* client bytes wait in the kernel */
     if (c->backend == NULL) {
         backend_unavailable(c, "no route for this client");
         return;
@@ -239,14 +239,14 @@ static void connect_backend(struct conn *c)
         set_timer(c, c->backend->connect_timeout_ms / 1000.0);
     }
     /* after set_timer(), which has just read the clock */
-    c->connect_deadline = ev_now(c->w->loop) + c->backend->connect_timeout_ms / 1000.0;
+    c->connect_deadline = ev_now(worker_loop(c->w)) + c->backend->connect_timeout_ms / 1000.0;
 }
 
 /* The unix backend's backlog was full: try again until the connect timeout. */
 static void connect_again(struct conn *c)
 {
     char err[256];
-    double left = c->connect_deadline - ev_now(c->w->loop);
+    double left = c->connect_deadline - ev_now(worker_loop(c->w));
     int r;
 
     if (left <= 0) {
@@ -286,7 +286,7 @@ static int hand_off(struct conn *c, char *err, size_t errlen)
     ktls_keys_wipe(&keys);
     if (r == KTLS_OK) {
         /* The traffic secrets outlive the session only to follow KeyUpdate. */
-        c->rekey = tls_rekey_new(c->tls, ev_now(c->w->loop));
+        c->rekey = tls_rekey_new(c->tls, ev_now(worker_loop(c->w)));
         tls_session_free(c->tls); /* frees and zeroizes every mbedTLS copy */
         c->tls = NULL;
         c->ktls = true;
@@ -312,7 +312,7 @@ static void handshake_done(struct conn *c)
     handshake_leave(c);
     c->state = CONN_CONNECTING;
     tls_session_info(c->tls, &info);
-    access_handshake(&c->acc, &info, ev_now(c->w->loop));
+    access_handshake(&c->acc, &info, ev_now(worker_loop(c->w)));
     metrics_handshake(info.version_name, info.suite_name);
     c->alpn = info.alpn;
     c->backend = backend_route(c->fe, info.sni, info.alpn);
@@ -397,7 +397,7 @@ void conn_start(struct worker *w, struct kp_gen *g, size_t fe_index, int fd)
     c->bfd = -1;
     kp_keepalive(fd);
     set_nodelay(fd);
-    access_begin(&c->acc, fd, ev_now(w->loop));
+    access_begin(&c->acc, fd, ev_now(worker_loop(w)));
     c->metrics_slot = metrics_conn_opened(fe->name);
     c->next = w->conns;
     if (w->conns != NULL)

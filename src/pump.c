@@ -130,7 +130,7 @@ static ssize_t key_update(struct conn *c, unsigned request, char *reason, size_t
                  "cannot follow (Linux 6.14 and later can)");
         return IO_FAIL;
     }
-    if (!rekey_admit(c->rekey, ev_now(c->w->loop))) {
+    if (!rekey_admit(c->rekey, ev_now(worker_loop(c->w)))) {
         snprintf(reason, len, "client sent KeyUpdates faster than the limit (%d at once, then "
                  "one per %g s)", REKEY_BURST, REKEY_INTERVAL);
         return IO_FAIL;
@@ -330,7 +330,7 @@ static int dir_run(struct conn *c, struct dir *d, char *reason, size_t len)
             d->bytes += (uint64_t)n;
             metrics_bytes(is_c2b(c, d), (size_t)n);
             moved += (size_t)n;
-            c->last_active = ev_now(c->w->loop);
+            c->last_active = ev_now(worker_loop(c->w));
             continue;
         }
         ops->release(c, d);

@@ -19,7 +19,7 @@
 #define ACCEPTS_PER_EVENT 64
 #define BACKOFF_SECONDS 0.5
 #define ACCEPT_WARN_INTERVAL 60 /* seconds between two "accept failed" warnings */
-#define TRIM_SECONDS 1.0        /* idle this long: free memory goes back to the system */
+#define TRIM_SECONDS 1.0        /* idle this long: memory goes back to the system */
 
 struct listen_io {
     ev_io io;
@@ -63,16 +63,16 @@ static void set_watching(struct worker *w, bool on)
     w->watching = on;
     for (size_t i = 0; i < w->gen->n_listen; i++) {
         if (on)
-            ev_io_start(w->loop, &w->lio[i].io);
+            ev_io_start(worker_loop(w), &w->lio[i].io);
         else
-            ev_io_stop(w->loop, &w->lio[i].io);
+            ev_io_stop(worker_loop(w), &w->lio[i].io);
     }
 }
 
 /* One warning a minute at most, whichever worker meets the error. */
 static void warn_accept(struct worker *w, int err)
 {
-    long long now = (long long)ev_now(w->loop);
+    long long now = (long long)ev_now(worker_loop(w));
     long long last = atomic_load(&w->sh->last_accept_warning);
 
     if (now - last >= ACCEPT_WARN_INTERVAL &&
@@ -99,13 +99,14 @@ static bool accept_some(struct worker *w, struct kp_gen *g, int fd, size_t fe, i
                 warn_accept(w, e);
                 /* A fired one-shot timer keeps no "after": set it again. */
                 ev_timer_set(&w->backoff, BACKOFF_SECONDS, 0.);
-                ev_timer_start(w->loop, &w->backoff);
+                ev_timer_start(worker_loop(w), &w->backoff);
                 return false;
             }
             if (e != EAGAIN && e != EINTR && e != ECONNABORTED)
                 log_limited(KP_CAUSE_ACCEPT, KP_LOG_INFO, "accept: %s", strerror(e));
             return true;
         }
+        kp_loop_saw_fd(&w->lp, cfd);
         conn_start(w, g, fe, cfd);
     }
     return true;
@@ -186,30 +187,55 @@ static void begin_stop(struct worker *w, enum kp_stop how)
     double timeout = w->gen->cfg->drain_timeout_ms / 1000.0;
 
     set_watching(w, false);
-    ev_timer_stop(w->loop, &w->backoff);
-    ev_async_stop(w->loop, &w->wake);
+    ev_timer_stop(worker_loop(w), &w->backoff);
+    ev_async_stop(worker_loop(w), &w->wake);
     if (how == KP_STOP_NOW)
         while (w->conns != NULL)
             conn_close(w->conns, "shutting down");
     if (w->conns == NULL) {
-        ev_break(w->loop, EVBREAK_ALL);
+        ev_break(worker_loop(w), EVBREAK_ALL);
         return;
     }
     ev_timer_set(&w->drain, timeout, 0.);
-    ev_timer_start(w->loop, &w->drain);
+    ev_timer_start(worker_loop(w), &w->drain);
 }
 
-/* malloc keeps what a burst of connections freed (scattered through its
- * arenas) for ever; once the worker has been idle a moment, hand the free
- * pages back, so that the daemon's RSS returns to its baseline. */
+/* After a peak, memory stays with the process: libev's tables keep the
+ * size of the peak, and malloc keeps the pages connections freed.  Once the
+ * worker has been idle a moment it hands both back: worker_main replaces a
+ * loop that grew (outside ev_run), or malloc is trimmed. */
 static void trim_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct worker *w = t->data;
+    bool stopping = !ev_is_active(&w->wake);
 
-    (void)loop;
     (void)revents;
-    if (w->conns == NULL)
-        malloc_trim(0);
+    if (w->conns != NULL)
+        return;
+    if (kp_loop_grown(&w->lp) && !stopping && !ev_is_active(&w->backoff)) {
+        w->lp.renew = true;
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    malloc_trim(0);
+}
+
+/* Move the wake-up and the listeners to a new loop.  A wake-up sent to the
+ * old one is repeated; without memory for a new loop the old one stays. */
+static void renew_loop(struct worker *w)
+{
+    struct ev_loop *fresh = ev_loop_new(KP_LOOP_FLAGS);
+    bool watching = w->watching;
+
+    w->lp.renew = false;
+    if (fresh == NULL)
+        return;
+    set_watching(w, false);
+    ev_async_stop(worker_loop(w), &w->wake);
+    kp_loop_replace(&w->lp, fresh);
+    ev_async_start(fresh, &w->wake);
+    ev_async_send(fresh, &w->wake);
+    set_watching(w, watching);
 }
 
 void worker_conn_closed(struct worker *w)
@@ -217,10 +243,10 @@ void worker_conn_closed(struct worker *w)
     release(w->sh, &w->sh->n_conns, w->gen->cfg->max_connections);
     if (w->conns == NULL && !ev_is_active(&w->trim)) {
         ev_timer_set(&w->trim, TRIM_SECONDS, 0.);
-        ev_timer_start(w->loop, &w->trim);
+        ev_timer_start(worker_loop(w), &w->trim);
     }
     if (w->conns == NULL && !ev_is_active(&w->wake))
-        ev_break(w->loop, EVBREAK_ALL); /* drained */
+        ev_break(worker_loop(w), EVBREAK_ALL); /* drained */
 }
 
 static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
@@ -254,8 +280,7 @@ struct worker *worker_new(unsigned id, struct shared *sh, char *err, size_t errl
     w->id = id;
     w->sh = sh;
     w->devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-    if (w->loop == NULL || w->devnull < 0 || adopt(w, atomic_load(&sh->gen)) != 0) {
+    if (kp_loop_init(&w->lp) != 0 || w->devnull < 0 || adopt(w, atomic_load(&sh->gen)) != 0) {
         snprintf(err, errlen, "cannot set up worker %u: %s", id, strerror(errno));
         worker_free(w);
         return NULL;
@@ -275,20 +300,21 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
 
-    ev_run(w->loop, 0);
+    while (ev_run(worker_loop(w), 0), w->lp.renew)
+        renew_loop(w);
     return NULL;
 }
 
 int worker_start(struct worker *w)
 {
-    ev_async_start(w->loop, &w->wake);
+    ev_async_start(worker_loop(w), &w->wake);
     set_watching(w, true);
     return pthread_create(&w->thread, NULL, worker_main, w);
 }
 
 void worker_wake(struct worker *w)
 {
-    ev_async_send(w->loop, &w->wake);
+    kp_loop_async_send(&w->lp, &w->wake);
 }
 
 void worker_join(struct worker *w)
@@ -304,7 +330,6 @@ void worker_free(struct worker *w)
     pipe_pool_free(&w->pipes);
     if (w->devnull >= 0)
         close(w->devnull);
-    if (w->loop != NULL)
-        ev_loop_destroy(w->loop);
+    kp_loop_free(&w->lp);
     free(w);
 }

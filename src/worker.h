@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "loop.h"
 #include "pipe_pool.h"
 
 struct conn;
@@ -37,11 +38,11 @@ struct shared {
 struct worker {
     unsigned id;
     pthread_t thread;
-    struct ev_loop *loop;
+    struct kp_loop lp;          /* replaced when idle after a peak (worker.c) */
     ev_async wake;
     ev_timer backoff;           /* accept() ran out of descriptors or memory */
     ev_timer drain;             /* drain_timeout after SIGTERM */
-    ev_timer trim;              /* idle: give free memory back (worker.c) */
+    ev_timer trim;              /* idle: give memory back (worker.c) */
     struct shared *sh;
     struct kp_gen *gen;         /* the generation new connections get (a reference) */
     struct listen_io *lio;      /* one watcher per listening socket of gen */
@@ -61,6 +62,11 @@ void worker_wake(struct worker *w);
  * thread ends. */
 void worker_join(struct worker *w);
 void worker_free(struct worker *w);
+
+static inline struct ev_loop *worker_loop(const struct worker *w)
+{
+    return w->lp.ev;
+}
 
 /* From conn.c: a connection ended; its slot is free again. */
 void worker_conn_closed(struct worker *w);

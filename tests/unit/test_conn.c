@@ -165,7 +165,7 @@ static void turn(struct rig *r)
 {
     struct timespec ms = { 0, 1000000 };
 
-    ev_run(r->w->loop, EVRUN_NOWAIT);
+    ev_run(worker_loop(r->w), EVRUN_NOWAIT);
     nanosleep(&ms, NULL);
 }
 
@@ -620,7 +620,7 @@ static void test_handshake_timeout(void **state)
     struct rig *r = *state;
     struct client *cl;
 
-    ev_now_update(r->w->loop);
+    ev_now_update(worker_loop(r->w));
     usleep(200 * 1000);
     cl = client_new(r, 0, "up.wild.test");
 
