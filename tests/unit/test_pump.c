@@ -52,7 +52,7 @@ static int setup(void **state)
     struct rig *r = calloc(1, sizeof *r);
 
     assert_non_null(r);
-    r->w.loop = ev_loop_new(EVFLAG_AUTO);
+    assert_int_equal(kp_loop_init(&r->w.lp), 0);
     r->fe.name = "f";
     r->c.w = &r->w;
     r->c.fe = &r->fe;
@@ -74,7 +74,7 @@ static int teardown(void **state)
     close(r->c.bfd);
     close(r->client);
     close(r->backend);
-    ev_loop_destroy(r->w.loop);
+    kp_loop_free(&r->w.lp);
     free(r);
     return 0;
 }
