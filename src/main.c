@@ -23,6 +23,7 @@
 #include "ktls.h"
 #include "listener.h"
 #include "log.h"
+#include "memory.h"
 #include "metrics.h"
 #include "pipe_pool.h"
 #include "pump.h"
@@ -399,6 +400,7 @@ int main(int argc, char **argv)
         return KP_EX_CONFIG;
     }
     log_init(d.o.test ? KP_LOG_STDERR : cfg->log_target, cfg->log_level);
+    memory_policy();
     if (privs_check(geteuid(), cfg->user, cfg->group, err, sizeof err) != 0) {
         log_err("%s", err);
         config_free(cfg);

@@ -20,7 +20,12 @@
 # each, with the workers idle (they then replace their event loops, whose
 # tables grew with the peak, and trim malloc: worker.c), VmRSS, RssAnon and
 # malloc's bytes in use (ktlsproxy_heap_in_use_bytes) must be back at the
-# cold figures within 1 % (or 64 kB, where 1 % is less than that).
+# cold figures within 1 %, or where 1 % of a small daemon is less: heap in
+# use within 64 kB (it moves by a few kB between idle moments), RSS within
+# 128 kB (page granularity: each free chunk malloc keeps has its first page
+# resident, and the pages of code a run touches count; RssAnon moved by up to
+# 70 kB and VmRSS by up to 100 kB each way between idle moments with nothing
+# held, 10,000-connection soak in the VM).
 # Defaults: the small variant of the VM bundle (tests/integration/all.sh);
 # `make soak` (tests/vm/soak) runs 10,000 held + 100,000 churned.
 # Limits are raised as a deployment would: `ulimit -n` for every process,
@@ -107,10 +112,9 @@ settle() {
 within_1pct() { # VALUE BASE
     awk -v v="$1" -v b="$2" 'BEGIN { d = v - b; if (d < 0) d = -d; exit !(d <= b / 100) }'
 }
-# memory within 1 %, or 16 pages where 1 % of a small daemon is less (malloc
-# hands back whole pages only)
-mem_within() { # KB BASE_KB
-    within_1pct "$1" "$2" || { [ $(($1 - $2)) -le 64 ] && [ $(($2 - $1)) -le 64 ]; }
+# mem_within KB BASE_KB FLOOR_KB: within 1 %, or FLOOR_KB where 1 % is less
+mem_within() {
+    within_1pct "$1" "$2" || { [ $(($1 - $2)) -le "$3" ] && [ $(($2 - $1)) -le "$3" ]; }
 }
 field() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
 elapsed() { echo $(($(date +%s) - $1)); }
@@ -148,10 +152,12 @@ hold_release() {
 # back_to_cold NAME WHAT: NAME's memory figures against the cold ones.
 back_to_cold() {
     local n=$1 what=$2 v
-    for v in rss:VmRSS anon:RssAnon heap:"heap in use"; do
-        eval "local now=\$${n}_${v%%:*} cold=\$cold_${v%%:*}"
-        check "$what: ${v#*:} back to the cold figure within 1 % or 64 kB ($cold -> $now kB)" \
-            mem_within "$now" "$cold"
+    for v in rss:VmRSS:128 anon:RssAnon:128 heap:"heap in use":64; do
+        local key=${v%%:*} rest=${v#*:}
+        local label=${rest%:*} floor=${rest##*:}
+        eval "local now=\$${n}_$key cold=\$cold_$key"
+        check "$what: $label back to the cold figure within 1 % or $floor kB ($cold -> $now kB)" \
+            mem_within "$now" "$cold" "$floor"
     done
 }
 
