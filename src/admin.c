@@ -50,6 +50,14 @@ struct kp_admin {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* unix socket to remove, or "" */
 };
 
+static bool idle(const struct kp_admin *a)
+{
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        if (a->clients[i] != NULL)
+            return false;
+    return true;
+}
+
 static void client_free(struct client *c)
 {
     struct kp_admin *a = c->a;
@@ -62,12 +70,9 @@ static void client_free(struct client *c)
     close(c->fd);
     free(c->out);
     free(c);
-    for (int i = 0; i < MAX_CLIENTS; i++)
-        if (a->clients[i] != NULL)
-            return;
     /* Scraped while thousands of connections were open: the loop's tables
      * grew to the client's fd; give them back (admin_thread). */
-    if (kp_loop_grown(&a->lp)) {
+    if (idle(a) && kp_loop_grown(&a->lp)) {
         a->lp.renew = true;
         ev_break(a->lp.ev, EVBREAK_ALL);
     }
@@ -231,13 +236,14 @@ static void stop_cb(struct ev_loop *loop, ev_async *w, int revents)
 }
 
 /* Move the listener and the stop signal to a new loop.  A stop sent to the
- * old one is not lost: admin_stop sets stopping first. */
+ * old one is not lost: admin_stop sets stopping first.  The old loop stays
+ * if a client came in the turn that asked for this, or without memory. */
 static void renew_loop(struct kp_admin *a)
 {
-    struct ev_loop *fresh = ev_loop_new(KP_LOOP_FLAGS);
+    struct ev_loop *fresh;
 
     a->lp.renew = false;
-    if (fresh == NULL)
+    if (!idle(a) || (fresh = ev_loop_new(KP_LOOP_FLAGS)) == NULL)
         return;
     ev_io_stop(a->lp.ev, &a->listen_io);
     ev_async_stop(a->lp.ev, &a->stop);

@@ -221,14 +221,15 @@ static void trim_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* Move the wake-up and the listeners to a new loop.  A wake-up sent to the
- * old one is repeated; without memory for a new loop the old one stays. */
+ * old one is repeated.  The old loop stays if a connection came in the turn
+ * that asked for this (its watchers are on it), or without memory. */
 static void renew_loop(struct worker *w)
 {
-    struct ev_loop *fresh = ev_loop_new(KP_LOOP_FLAGS);
+    struct ev_loop *fresh;
     bool watching = w->watching;
 
     w->lp.renew = false;
-    if (fresh == NULL)
+    if (w->conns != NULL || (fresh = ev_loop_new(KP_LOOP_FLAGS)) == NULL)
         return;
     set_watching(w, false);
     ev_async_stop(worker_loop(w), &w->wake);

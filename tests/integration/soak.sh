@@ -21,11 +21,12 @@
 # tables grew with the peak, and trim malloc: worker.c), VmRSS, RssAnon and
 # malloc's bytes in use (ktlsproxy_heap_in_use_bytes) must be back at the
 # cold figures within 1 %, or where 1 % of a small daemon is less: heap in
-# use within 64 kB (it moves by a few kB between idle moments), RSS within
+# use within 64 kB (it moves by a few kB between idle moments), RssAnon within
 # 128 kB (page granularity: each free chunk malloc keeps has its first page
-# resident, and the pages of code a run touches count; RssAnon moved by up to
-# 70 kB and VmRSS by up to 100 kB each way between idle moments with nothing
-# held, 10,000-connection soak in the VM).
+# resident; RssAnon moved by up to 90 kB each way between idle moments with
+# nothing held in the 10,000-connection soak in the VM).  VmRSS is shown, not
+# checked: its file pages (library code, shared and reclaimable) grow by
+# whatever code a run first executes (52 kB over the 100,000 churn).
 # Defaults: the small variant of the VM bundle (tests/integration/all.sh);
 # `make soak` (tests/vm/soak) runs 10,000 held + 100,000 churned.
 # Limits are raised as a deployment would: `ulimit -n` for every process,
@@ -152,7 +153,8 @@ hold_release() {
 # back_to_cold NAME WHAT: NAME's memory figures against the cold ones.
 back_to_cold() {
     local n=$1 what=$2 v
-    for v in rss:VmRSS:128 anon:RssAnon:128 heap:"heap in use":64; do
+    eval "echo \"# $what: VmRSS \$${n}_rss kB against \$cold_rss cold (file pages: \$((${n}_rss - ${n}_anon)) against \$((cold_rss - cold_anon)))\""
+    for v in anon:RssAnon:128 heap:"heap in use":64; do
         local key=${v%%:*} rest=${v#*:}
         local label=${rest%:*} floor=${rest##*:}
         eval "local now=\$${n}_$key cold=\$cold_$key"
