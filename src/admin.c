@@ -240,16 +240,14 @@ static void stop_cb(struct ev_loop *loop, ev_async *w, int revents)
  * if a client came in the turn that asked for this, or without memory. */
 static void renew_loop(struct kp_admin *a)
 {
-    struct ev_loop *fresh;
-
     a->lp.renew = false;
-    if (!idle(a) || (fresh = ev_loop_new(KP_LOOP_FLAGS)) == NULL)
+    if (!idle(a))
         return;
     ev_io_stop(a->lp.ev, &a->listen_io);
     ev_async_stop(a->lp.ev, &a->stop);
-    kp_loop_replace(&a->lp, fresh);
-    ev_io_start(fresh, &a->listen_io);
-    ev_async_start(fresh, &a->stop);
+    kp_loop_replace(&a->lp);
+    ev_io_start(a->lp.ev, &a->listen_io);
+    ev_async_start(a->lp.ev, &a->stop);
 }
 
 static void *admin_thread(void *arg)

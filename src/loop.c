@@ -7,12 +7,13 @@
 
 /* Below this libev's tables for a loop are a few tens of kB at most. */
 #define GROWN_FD 512
+#define FLAGS (EVFLAG_AUTO | EVFLAG_NOSIGMASK)
 
 int kp_loop_init(struct kp_loop *l)
 {
     l->high_fd = 0;
     l->renew = false;
-    if ((l->ev = ev_loop_new(KP_LOOP_FLAGS)) == NULL)
+    if ((l->ev = ev_loop_new(FLAGS)) == NULL)
         return -1;
     pthread_mutex_init(&l->lock, NULL);
     return 0;
@@ -48,14 +49,17 @@ void kp_loop_async_send(struct kp_loop *l, ev_async *a)
 
 /* The old loop's memory goes back to malloc, and malloc's free pages to the
  * system (malloc keeps them otherwise). */
-void kp_loop_replace(struct kp_loop *l, struct ev_loop *fresh)
+bool kp_loop_replace(struct kp_loop *l)
 {
-    struct ev_loop *old = l->ev;
+    struct ev_loop *old = l->ev, *fresh = ev_loop_new(FLAGS);
 
+    if (fresh == NULL)
+        return false;
     pthread_mutex_lock(&l->lock);
     l->ev = fresh;
     pthread_mutex_unlock(&l->lock);
     ev_loop_destroy(old);
     l->high_fd = 0;
     malloc_trim(0);
+    return true;
 }

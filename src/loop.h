@@ -12,8 +12,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#define KP_LOOP_FLAGS (EVFLAG_AUTO | EVFLAG_NOSIGMASK)
-
 struct kp_loop {
     struct ev_loop *ev;         /* read freely by its own thread only */
     pthread_mutex_t lock;       /* held while another thread signals ev */
@@ -29,8 +27,9 @@ void kp_loop_saw_fd(struct kp_loop *l, int fd);
 bool kp_loop_grown(const struct kp_loop *l);
 /* From any thread. */
 void kp_loop_async_send(struct kp_loop *l, ev_async *a);
-/* From the loop's thread, outside ev_run, with its watchers stopped: make
- * fresh (from ev_loop_new) the loop and destroy the old one. */
-void kp_loop_replace(struct kp_loop *l, struct ev_loop *fresh);
+/* From the loop's thread, outside ev_run, with its watchers stopped: make a
+ * new loop and destroy the old one; false (the old one stays) without
+ * memory.  Either way, start the watchers again on l->ev. */
+bool kp_loop_replace(struct kp_loop *l);
 
 #endif

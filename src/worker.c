@@ -225,17 +225,16 @@ static void trim_cb(struct ev_loop *loop, ev_timer *t, int revents)
  * that asked for this (its watchers are on it), or without memory. */
 static void renew_loop(struct worker *w)
 {
-    struct ev_loop *fresh;
     bool watching = w->watching;
 
     w->lp.renew = false;
-    if (w->conns != NULL || (fresh = ev_loop_new(KP_LOOP_FLAGS)) == NULL)
+    if (w->conns != NULL)
         return;
     set_watching(w, false);
     ev_async_stop(worker_loop(w), &w->wake);
-    kp_loop_replace(&w->lp, fresh);
-    ev_async_start(fresh, &w->wake);
-    ev_async_send(fresh, &w->wake);
+    kp_loop_replace(&w->lp);
+    ev_async_start(worker_loop(w), &w->wake);
+    ev_async_send(worker_loop(w), &w->wake);
     set_watching(w, watching);
 }
 
