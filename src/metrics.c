@@ -35,6 +35,7 @@ struct block {
     uint64_t bytes_c2b, bytes_b2c;
     uint64_t connect_failed, unavailable;
     uint64_t key_updates_rx, key_updates_tx;
+    uint64_t pipes_opened, pipes_closed, pipes_small;
 };
 
 static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER; /* creation and scrape only */
@@ -170,6 +171,15 @@ void metrics_key_update(bool tx)
         COUNT(key_updates_rx, 1);
 }
 
+void metrics_pipe_opened(bool full)
+{
+    COUNT(pipes_opened, 1);
+    if (!full)
+        COUNT(pipes_small, 1);
+}
+
+void metrics_pipe_closed(void) { COUNT(pipes_closed, 1); }
+
 void metrics_tls_mode(bool ktls)
 {
     if (ktls)
@@ -262,6 +272,20 @@ static void render_handshakes(FILE *f, struct slot *m)
     }
 }
 
+/* Pipes are made and closed by the same worker, but a reload's new worker may
+ * take over the block of an old one, so only the sums over blocks balance. */
+static void render_pipes(FILE *f)
+{
+    uint64_t opened = SUM(pipes_opened), closed = SUM(pipes_closed);
+
+    header(f, "ktlsproxy_pipes_open", "gauge",
+           "Splice pipes open now: in use, or idle in a worker's pool.");
+    plain(f, "ktlsproxy_pipes_open", "", opened > closed ? opened - closed : 0);
+    header(f, "ktlsproxy_pipes_undersized_total", "counter",
+           "Splice pipes the kernel made smaller than its default (fs.pipe-user-pages-soft).");
+    plain(f, "ktlsproxy_pipes_undersized_total", "", SUM(pipes_small));
+}
+
 static void render_rest(FILE *f)
 {
     header(f, "ktlsproxy_tls_connections_total", "counter",
@@ -281,6 +305,7 @@ static void render_rest(FILE *f)
            "TLS 1.3 KeyUpdates followed in the kernel: new client (rx) or server (tx) keys.");
     plain(f, "ktlsproxy_key_updates_total", "direction=\"rx\"", SUM(key_updates_rx));
     plain(f, "ktlsproxy_key_updates_total", "direction=\"tx\"", SUM(key_updates_tx));
+    render_pipes(f);
     header(f, "ktlsproxy_reloads_total", "counter", "Configuration reloads, by outcome.");
     plain(f, "ktlsproxy_reloads_total", "result=\"success\"",
           __atomic_load_n(&reloads_ok, __ATOMIC_RELAXED));

@@ -42,6 +42,9 @@ void metrics_backend_connect_failed(void);
 void metrics_unavailable_reply(void);
 /* A TLS 1.3 KeyUpdate followed in the kernel: new RX keys (the client's), or TX (ours). */
 void metrics_key_update(bool tx);
+/* A splice pipe made (full: of the kernel's default size) or closed. */
+void metrics_pipe_opened(bool full);
+void metrics_pipe_closed(void);
 
 /* From the reload code (any thread): one per SIGHUP, with its outcome. */
 void metrics_reload_result(bool ok);

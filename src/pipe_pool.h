@@ -6,20 +6,35 @@
  * pipe that still holds bytes is closed, never reused: its bytes belong to
  * the connection that left them.  At most PIPE_POOL_MAX_IDLE wait in the
  * pool; more are closed.
+ *
+ * Linux charges every pipe's size to its user, and a user past
+ * fs.pipe-user-pages-soft (16,384 pages: 1,024 pipes of 64 KiB) without
+ * CAP_SYS_RESOURCE gets pipes of 2 pages.  Splicing through those cost
+ * 17-60 % more CPU in the kTLS VM, so such a pipe is counted, reported with
+ * the fix (once a minute per worker: the cause lasts), and closed when given
+ * back, never pooled: the next pipe may be full-sized again once the user is
+ * back under the limit.
  */
 #ifndef KP_PIPE_POOL_H
 #define KP_PIPE_POOL_H
 
+#include <time.h>
+
 struct kp_pipe {
     int rfd, wfd;
+    int full;                   /* the kernel gave it its default size */
     struct kp_pipe *next;
 };
 
 #define PIPE_POOL_MAX_IDLE 64   /* idle pipes a worker keeps */
 
+#define PIPE_POOL_WARN_SECONDS 60
+
 struct pipe_pool {
     struct kp_pipe *free;
     unsigned n_free;
+    unsigned n_small;           /* small pipes made since the last warning */
+    time_t next_warning;        /* monotonic seconds */
 };
 
 /* An empty pipe from the pool, or a new one; NULL when none can be made. */

@@ -141,6 +141,10 @@ static void test_sums_over_threads(void **state)
     metrics_reload_result(true);
     metrics_reload_result(false);
     metrics_reload_result(true);
+    metrics_pipe_opened(true);
+    metrics_pipe_opened(false);
+    metrics_pipe_opened(true);
+    metrics_pipe_closed();
     text = render();
     assert_sample(text, "ktlsproxy_connections_open{frontend=\"web\"} 2");
     assert_sample(text, "ktlsproxy_connections_total{frontend=\"web\"} 5");
@@ -159,6 +163,8 @@ static void test_sums_over_threads(void **state)
     assert_sample(text, "ktlsproxy_unavailable_replies_total 1");
     assert_sample(text, "ktlsproxy_reloads_total{result=\"success\"} 2");
     assert_sample(text, "ktlsproxy_reloads_total{result=\"failure\"} 1");
+    assert_sample(text, "ktlsproxy_pipes_open 2");
+    assert_sample(text, "ktlsproxy_pipes_undersized_total 1");
     /* Each label set once, though three threads counted it. */
     assert_null(strstr(strstr(text, "ktlsproxy_connections_total{frontend=\"web\"}") + 1,
                        "ktlsproxy_connections_total{frontend=\"web\"}"));

@@ -25,7 +25,7 @@ static int is_open(int fd)
 static void
 test_empty_pipe_is_reused(void **state)
 {
-    struct pipe_pool pool = { NULL, 0 };
+    struct pipe_pool pool = { 0 };
     struct kp_pipe *p, *q;
     char c = 'x';
 
@@ -51,7 +51,7 @@ test_empty_pipe_is_reused(void **state)
 static void
 test_dirty_pipe_is_closed(void **state)
 {
-    struct pipe_pool pool = { NULL, 0 };
+    struct pipe_pool pool = { 0 };
     struct kp_pipe *p, *q;
     int rfd, wfd;
 
@@ -79,7 +79,7 @@ test_dirty_pipe_is_closed(void **state)
 static void
 test_pool_is_bounded(void **state)
 {
-    struct pipe_pool pool = { NULL, 0 };
+    struct pipe_pool pool = { 0 };
     struct kp_pipe *p[BOUND + 8];
     int last_r, last_w;
 
