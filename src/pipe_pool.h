@@ -10,7 +10,7 @@
  * Linux charges every pipe's size to its user, and a user past
  * fs.pipe-user-pages-soft (16,384 pages: 1,024 pipes of 64 KiB) without
  * CAP_SYS_RESOURCE gets pipes of 2 pages.  Splicing through those cost
- * 17-60 % more CPU in the kTLS VM, so such a pipe is counted, reported with
+ * 18-67 % more CPU in the kTLS VM, so such a pipe is counted, reported with
  * the fix (once a minute per worker: the cause lasts), and closed when given
  * back, never pooled: the next pipe may be full-sized again once the user is
  * back under the limit.
