@@ -23,9 +23,9 @@ static int full_sized(struct pipe_pool *pool, int fd)
     pool->n_small++;
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (now.tv_sec >= pool->next_warning) {
-        log_warn("%u new splice pipes got %d bytes, not %ld: uid %u is past "
-                 "fs.pipe-user-pages-soft, which costs CPU per byte; raise that sysctl "
-                 "(ktlsproxy(8), PIPES)", pool->n_small, size, want, (unsigned)geteuid());
+        log_warn("new splice pipes got %d bytes, not %ld (%u since the last warning): uid %u "
+                 "is past fs.pipe-user-pages-soft, which costs CPU per byte; raise that "
+                 "sysctl (ktlsproxy(8), Pipes)", size, want, pool->n_small, (unsigned)geteuid());
         pool->n_small = 0;
         pool->next_warning = now.tv_sec + PIPE_POOL_WARN_SECONDS;
     }

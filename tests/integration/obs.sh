@@ -166,7 +166,7 @@ pipe_budget_spent() {
         [ "$(value ktlsproxy_pipes_undersized_total)" -ge $GOOD ]
     check "small pipes: not kept in the pool (pipes_open = 0)" [ "$(value ktlsproxy_pipes_open)" = 0 ]
     check "small pipes: a warning with the sysctl to raise" grep -qE \
-        'warning: [0-9]+ new splice pipes got [0-9]+ bytes, not [0-9]+: uid [0-9]+ is past fs\.pipe-user-pages-soft' \
+        'warning: new splice pipes got [0-9]+ bytes, not [0-9]+ \([0-9]+ since the last warning\): uid [0-9]+ is past fs\.pipe-user-pages-soft' \
         "$T/proxy.log"
     check "small pipes: warned once a minute per worker, not per pipe (2 workers)" \
         [ "$(grep -c 'new splice pipes got' "$T/proxy.log")" -le 2 ]
