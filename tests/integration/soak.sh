@@ -110,6 +110,18 @@ settle() {
     done
     sleep 2
 }
+# settle_memory: after settle, give the idle workers up to 15 s more to hand
+# their memory back (RssAnon within the check's bound of the cold figure).  On
+# a loaded CI host the VM's 1 s idle timer and the trim can run late: CI once
+# read RssAnon +188 kB with malloc's bytes in use at the cold figure.  A real
+# leak never comes back, so it still fails the check below.
+settle_memory() {
+    local i
+    for i in $(seq 1 30); do
+        mem_within "$(anon)" "$cold_anon" 128 && return
+        sleep 0.5
+    done
+}
 within_1pct() { # VALUE BASE
     awk -v v="$1" -v b="$2" 'BEGIN { d = v - b; if (d < 0) d = -d; exit !(d <= b / 100) }'
 }
@@ -171,6 +183,7 @@ settle
 snapshot cold
 hold_up peak
 hold_release peak
+settle_memory
 snapshot base
 check "peak released: descriptors back to the cold figure" [ "$base_fds" -eq "$cold_fds" ]
 back_to_cold base "peak released"
@@ -193,6 +206,7 @@ echo "# hold: heap in use $((held_heap - base_heap)) kB more for $HOLD connectio
     "($(((held_heap - base_heap) * 1024 / HOLD)) bytes each), VmRSS $((held_rss - cold_rss)) kB" \
     "more than cold ($(((held_rss - cold_rss) * 1024 / HOLD)) bytes each)"
 hold_release hold
+settle_memory
 snapshot released
 check "hold released: descriptors back to the baseline" [ "$released_fds" -eq "$base_fds" ]
 back_to_cold released "hold released"
@@ -212,6 +226,7 @@ check "churn: both versions resumed and full" \
     [ "$(field full12 "$T/churn.out")" -gt 0 -a "$(field full13 "$T/churn.out")" -gt 0 -a \
     "$(field resumed12 "$T/churn.out")" -gt 0 -a "$(field resumed13 "$T/churn.out")" -gt 0 ]
 settle "$base_fds"
+settle_memory
 snapshot after
 
 # ---- back to the baseline ----
