@@ -26,7 +26,8 @@
 #include "worker.h"
 
 #define PIPE_CAPACITY 65536     /* Linux default pipe size */
-#define FALLBACK_BUF 16384      /* one full TLS record of plaintext */
+#define TLS_RECORD_MAX 16384    /* the most plaintext one TLS record holds */
+#define FALLBACK_BUF TLS_RECORD_MAX
 #define BUDGET (1u << 20)       /* bytes per direction per event, for fairness */
 
 enum { IO_WAIT = -1, IO_FAIL = -2 };
@@ -195,17 +196,11 @@ static ssize_t control_record(struct conn *c, char *reason, size_t len)
     return IO_FAIL;
 }
 
-static ssize_t splice_fill(struct conn *c, struct dir *d, char *reason, size_t len)
+/* A splice() from the source failed (errno says how). */
+static ssize_t splice_fill_failed(struct conn *c, struct dir *d, char *reason, size_t len)
 {
     int from_client = is_c2b(c, d);
-    ssize_t n;
 
-    if (d->pipe == NULL && (d->pipe = pipe_get(&c->w->pipes)) == NULL)
-        return fail(reason, len, "getting a pipe");
-    n = splice(src_fd(c, d), NULL, d->pipe->wfd, NULL, PIPE_CAPACITY,
-               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n >= 0)
-        return n;
     if (errno == EAGAIN)
         return wait_on(d, from_client, EV_READ);
     if (from_client && errno == EINVAL)
@@ -213,6 +208,38 @@ static ssize_t splice_fill(struct conn *c, struct dir *d, char *reason, size_t l
     if (from_client)
         return rx_fail(reason, len, "reading from the client");
     return fail(reason, len, "reading from the backend");
+}
+
+/* kTLS gives one record per splice() (tls_sw_splice_read), so an upload would
+ * reach the backend 16 KiB at a time: a send, a segment train and a wake-up of
+ * the backend per record.  After a full record more are likely queued: take
+ * them too while the pipe surely has room, and drain them with one splice.  A
+ * short record (a request) ends the fill at once, so interactive traffic pays
+ * no extra call.  A failure after some records waits in d->fill_errno for the
+ * next fill: the records before it are passed on first.  (The failures are
+ * sticky anyway: a control record stays at the head, an end stays an end.) */
+static ssize_t splice_fill(struct conn *c, struct dir *d, char *reason, size_t len)
+{
+    ssize_t n, total = 0;
+
+    if (d->fill_errno != 0) {
+        errno = d->fill_errno;
+        d->fill_errno = 0;
+        return splice_fill_failed(c, d, reason, len);
+    }
+    if (d->pipe == NULL && (d->pipe = pipe_get(&c->w->pipes)) == NULL)
+        return fail(reason, len, "getting a pipe");
+    do {
+        n = splice(src_fd(c, d), NULL, d->pipe->wfd, NULL, PIPE_CAPACITY - (size_t)total,
+                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0)
+            total += n;
+    } while (n == TLS_RECORD_MAX && is_c2b(c, d) && total <= PIPE_CAPACITY - TLS_RECORD_MAX);
+    if (n < 0 && total == 0)
+        return splice_fill_failed(c, d, reason, len);
+    if (n < 0 && errno != EAGAIN)
+        d->fill_errno = errno;
+    return total;
 }
 
 static ssize_t splice_drain(struct conn *c, struct dir *d, char *reason, size_t len)

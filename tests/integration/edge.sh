@@ -1,7 +1,8 @@
 #!/bin/bash
 # Edge cases of the integration tests: the exact PROXY protocol headers, the
 # replies when a backend is down or closes early, clients that vanish during
-# the handshake or the transfer, descriptor leaks under 1000 bad connections,
+# the handshake or the transfer, uploads whose end waits behind queued
+# records, descriptor leaks under 1000 bad connections,
 # refused old TLS and non-AEAD suites, and certificate selection by SNI.
 #
 # On the host (no kTLS) it runs with ktls = auto; inside the kTLS VM
@@ -13,13 +14,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 # Away from suite.sh's ports, so both can run at once.
 PROXY_PORT=18543 EP_PORT=18544 STRICT_PORT=18545 DOWN_FE_PORT=18546
 RAW_PORT=19101 V1_PORT=19102 V2_PORT=19103 EARLY_PORT=19104 SINK_PORT=19105 FLOOD_PORT=19106
-DOWN_PORT=19109
+DOWN_PORT=19109 SLOWSINK_PORT=19107
 SLOW=1
 [ "$IN_VM" = 1 ] && SLOW=4   # TCG emulation: allow more time for each client
 
 echo "# edge cases: ktls=$KTLS in $T"
 make_certs
-mkdir -p "$T/raw" "$T/v1" "$T/v2" "$T/early" "$T/sink" "$T/flood"
+mkdir -p "$T/raw" "$T/v1" "$T/v2" "$T/early" "$T/sink" "$T/flood" "$T/slowsink"
 printf 'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 14\r\nConnection: close\r\n\r\ncustom-page-42\n' \
     >"$T/error.http"
 hello_sha=$("$KP_BACKEND" --gen 5 | sha)
@@ -31,10 +32,14 @@ start_bg v1 "$KP_BACKEND" --listen 127.0.0.1:$V1_PORT --dir "$T/v1" --proxy v1 -
 start_bg v2 "$KP_BACKEND" --listen 127.0.0.1:$V2_PORT --dir "$T/v2" --proxy v2 --close-early
 start_bg early "$KP_BACKEND" --listen 127.0.0.1:$EARLY_PORT --dir "$T/early" --close-early
 start_bg sink "$KP_BACKEND" --listen 127.0.0.1:$SINK_PORT --dir "$T/sink"
+# slowsink: reads nothing for a while, so the daemon's writes block and the
+# client's records (and its close_notify or FIN) queue up in the daemon's socket.
+start_bg slowsink "$KP_BACKEND" --listen 127.0.0.1:$SLOWSINK_PORT --dir "$T/slowsink" \
+    --read-delay $((500 * SLOW))
 # flood: sends at once, more than the client, the daemon and the kernel
 # buffers hold, so a client that stops reading leaves bytes in the pump.
 start_bg flood "$KP_BACKEND" --listen 127.0.0.1:$FLOOD_PORT --dir "$T/flood" --expect 0 --send 8388608
-for p in $RAW_PORT $V1_PORT $V2_PORT $EARLY_PORT $SINK_PORT $FLOOD_PORT; do wait_port 127.0.0.1 "$p" || exit 1; done
+for p in $RAW_PORT $V1_PORT $V2_PORT $EARLY_PORT $SINK_PORT $FLOOD_PORT $SLOWSINK_PORT; do wait_port 127.0.0.1 "$p" || exit 1; done
 
 # The main configuration: routes by SNI to each special backend.
 write_main_config() {
@@ -49,6 +54,7 @@ route = sni:v1.wild.test v1
 route = sni:early.wild.test early
 route = sni:sink.wild.test sink
 route = sni:flood.wild.test flood
+route = sni:slowsink.wild.test slowsink
 backend = raw
 
 [frontend ep]
@@ -86,6 +92,9 @@ address = 127.0.0.1:$SINK_PORT
 
 [backend flood]
 address = 127.0.0.1:$FLOOD_PORT
+
+[backend slowsink]
+address = 127.0.0.1:$SLOWSINK_PORT
 
 [backend down]
 address = 127.0.0.1:$DOWN_PORT
@@ -247,6 +256,60 @@ check "client killed mid-upload: the sink backend got part of the upload, then E
     [ "${sunk:-0}" -gt 0 ]
 check "client killed mid-upload: the daemon lives" daemon_alive
 check "client killed mid-upload: a new connection is served" probe
+
+# 5b. Uploads that end behind queued records.  kTLS reads up to four full
+# records per fill (pump.c); when the client's close_notify (or FIN) waits
+# right behind them, every byte before it must still reach the backend, then
+# the end.  The slow sink makes the records queue up; where the fills cut the
+# queue depends on timing, so each end is tried after 64 to 67 full records
+# (Python's ssl writes full 16 KiB records).  conn-0 of the slow sink is
+# wait_port's empty probe.
+queued_upload() { # VERSION END RECORDS: prints "SENT_BYTES SHA256 HOW"
+    timeout $((30 * SLOW)) "$PYTHON" - "$PROXY_PORT" "$@" <<'EOF'
+import hashlib, os, socket, ssl, sys
+port, version, end, records = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+v = ssl.TLSVersion.TLSv1_3 if version == "1.3" else ssl.TLSVersion.TLSv1_2
+ctx.minimum_version = ctx.maximum_version = v
+data = os.urandom(records * 16384)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                    server_hostname="slowsink.wild.test")
+s.sendall(data)
+if end == "close_notify":
+    s.unwrap()                  # sends close_notify, returns on the daemon's
+    how = "close_notify"
+else:                           # a FIN without close_notify, then read the end
+    raw = socket.socket(fileno=os.dup(s.fileno()))
+    raw.shutdown(socket.SHUT_WR)
+    raw.close()
+    how = "eof" if s.recv(1) == b"" else "data"
+print(len(data), hashlib.sha256(data).hexdigest(), how)
+EOF
+}
+n=1
+for v in 1.2 1.3; do
+    for end in close_notify fin; do
+        want=close_notify
+        [ "$end" = fin ] && want=eof
+        bad_bytes="" bad_end=""
+        for records in 64 65 66 67; do
+            got=$(queued_upload "$v" "$end" "$records")
+            for i in $(seq 1 $((50 * SLOW))); do [ -s "$T/slowsink/conn-$n.txt" ] && break; sleep 0.2; done
+            sunk=$(cat "$T/slowsink/conn-$n.txt" 2>/dev/null)
+            n=$((n + 1))
+            [ -n "$got" ] && [ "${got% *}" = "$sunk" ] || {
+                bad_bytes="$bad_bytes $records"
+                echo "# queued upload TLS $v, $records records, $end: client '$got', backend '$sunk'"
+            }
+            [ "${got##* }" = "$want" ] || bad_end="$bad_end $records"
+        done
+        check "uploads ending in $end behind queued records (TLS $v): the backend got every byte${bad_bytes:+ (not after$bad_bytes records)}" \
+            [ -z "$bad_bytes" ]
+        check "uploads ending in $end behind queued records (TLS $v): the client saw the daemon's $want${bad_end:+ (not after$bad_end records)}" \
+            [ -z "$bad_end" ]
+    done
+done
 
 # 6. fd leak under 1000 bad connections, a tenth of them abandoned transfers.
 # The comparison counts descriptors that are not pipes: each worker keeps a

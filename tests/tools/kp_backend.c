@@ -1,14 +1,16 @@
 /*
  * kp_backend - a plaintext backend for the integration tests.
  *
- * For each connection (one child process each): optionally read and record a
- * PROXY protocol header, read what the client sends (up to --expect bytes,
+ * For each connection (one child process each): optionally wait --read-delay
+ * milliseconds first (the proxy's writes then block and the client's records
+ * queue up behind them), optionally read and record a PROXY protocol header,
+ * read what the client sends (up to --expect bytes,
  * or to EOF) and record its length and SHA-256, then send --send bytes of a
  * deterministic stream, half-close, and wait for the peer to close.
  * Results go to DIR/conn-N.txt ("BYTES SHA256HEX") and DIR/proxy-N.bin.
  *
  *   kp_backend --listen 127.0.0.1:9000 --dir DIR [--proxy v1|v2] [--expect N]
- *              [--send N] [--close-early]
+ *              [--send N] [--close-early] [--read-delay MS]
  *   kp_backend --gen N          write the stream to stdout
  */
 #include <arpa/inet.h>
@@ -33,6 +35,7 @@ struct opts {
     const char *listen, *dir, *proxy;
     unsigned long long expect, send;
     int have_expect, close_early;
+    unsigned read_delay_ms;
 };
 
 /* xorshift64: cheap, deterministic, incompressible enough. */
@@ -128,6 +131,8 @@ static void serve(int fd, unsigned id, const struct opts *o)
     mbedtls_sha256_context sha;
     int len;
 
+    if (o->read_delay_ms > 0)
+        usleep(o->read_delay_ms * 1000u);
     if (o->proxy != NULL) {
         len = read_proxy(fd, o->proxy, buf, sizeof buf);
         if (len < 0)
@@ -212,7 +217,7 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         { "listen", 1, NULL, 'l' }, { "dir", 1, NULL, 'd' },    { "proxy", 1, NULL, 'p' },
         { "expect", 1, NULL, 'e' }, { "send", 1, NULL, 's' },   { "gen", 1, NULL, 'g' },
-        { "close-early", 0, NULL, 'c' }, { NULL, 0, NULL, 0 },
+        { "close-early", 0, NULL, 'c' }, { "read-delay", 1, NULL, 'r' }, { NULL, 0, NULL, 0 },
     };
     struct opts o = { .dir = "." };
     unsigned id = 0;
@@ -227,6 +232,7 @@ int main(int argc, char **argv)
         case 's': o.send = strtoull(optarg, NULL, 0); break;
         case 'g': return send_stream(1, strtoull(optarg, NULL, 0)) == 0 ? 0 : 1;
         case 'c': o.close_early = 1; break;
+        case 'r': o.read_delay_ms = (unsigned)strtoul(optarg, NULL, 0); break;
         default: return 2;
         }
     }
