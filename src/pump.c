@@ -215,9 +215,10 @@ static ssize_t splice_fill_failed(struct conn *c, struct dir *d, char *reason, s
  * the backend per record.  After a full record more are likely queued: take
  * them too while the pipe surely has room, and drain them with one splice.  A
  * short record (a request) ends the fill at once, so interactive traffic pays
- * no extra call.  A failure after some records waits in d->fill_errno for the
- * next fill: the records before it are passed on first.  (The failures are
- * sticky anyway: a control record stays at the head, an end stays an end.) */
+ * no extra call.  What stops the fill after some records is handled by the
+ * next one, after those records are passed on: a control record stays at the
+ * head and an end stays an end, but a socket error is reported only once, so
+ * it waits in d->fill_errno. */
 static ssize_t splice_fill(struct conn *c, struct dir *d, char *reason, size_t len)
 {
     ssize_t n, total = 0;
