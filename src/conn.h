@@ -38,6 +38,7 @@ struct dir {
     uint8_t want_c, want_b;     /* EV_READ / EV_WRITE this direction waits for, per socket */
     bool eof;                   /* the source has ended */
     bool done;                  /* ... and the end was passed on */
+    bool src_idle;              /* the last fill emptied the source: wait, don't retry */
     int fill_errno;             /* kTLS: a read failure held back for the bytes before it */
     uint64_t bytes;             /* payload moved, for the access line */
 };

@@ -210,6 +210,19 @@ static ssize_t splice_fill_failed(struct conn *c, struct dir *d, char *reason, s
     return fail(reason, len, "reading from the backend");
 }
 
+/* Did the fill's last splice (n, of want bytes asked) leave the source empty?
+ * EAGAIN says so; so, most likely, does less than asked for: from the
+ * backend, its socket had no more (or the pipe no more slots), from the
+ * client, a short record (a request).  Then the next fill waits for the loop
+ * (level-triggered: at once if more came) instead of learning it from a
+ * splice that fails with EAGAIN, one call per request and direction. */
+static bool fill_emptied(const struct conn *c, const struct dir *d, ssize_t n, size_t want)
+{
+    if (n < 0)
+        return errno == EAGAIN;
+    return n > 0 && (size_t)n < (is_c2b(c, d) ? TLS_RECORD_MAX : want);
+}
+
 /* kTLS gives one record per splice() (tls_sw_splice_read), so an upload would
  * reach the backend 16 KiB at a time: a send, a segment train and a wake-up of
  * the backend per record.  After a full record more are likely queued: take
@@ -222,6 +235,7 @@ static ssize_t splice_fill_failed(struct conn *c, struct dir *d, char *reason, s
 static ssize_t splice_fill(struct conn *c, struct dir *d, char *reason, size_t len)
 {
     ssize_t n, total = 0;
+    size_t want;
 
     if (d->fill_errno != 0) {
         errno = d->fill_errno;
@@ -231,7 +245,8 @@ static ssize_t splice_fill(struct conn *c, struct dir *d, char *reason, size_t l
     if (d->pipe == NULL && (d->pipe = pipe_get(&c->w->pipes)) == NULL)
         return fail(reason, len, "getting a pipe");
     do {
-        n = splice(src_fd(c, d), NULL, d->pipe->wfd, NULL, PIPE_CAPACITY - (size_t)total,
+        want = PIPE_CAPACITY - (size_t)total;
+        n = splice(src_fd(c, d), NULL, d->pipe->wfd, NULL, want,
                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0)
             total += n;
@@ -240,6 +255,7 @@ static ssize_t splice_fill(struct conn *c, struct dir *d, char *reason, size_t l
         return splice_fill_failed(c, d, reason, len);
     if (n < 0 && errno != EAGAIN)
         d->fill_errno = errno;
+    d->src_idle = fill_emptied(c, d, n, want);
     return total;
 }
 
@@ -290,6 +306,7 @@ static ssize_t user_fill(struct conn *c, struct dir *d, char *reason, size_t len
         return n >= 0 ? n : tls_result(c, d, step, reason, len, "TLS read from the client");
     }
     n = recv(c->bfd, d->buf, FALLBACK_BUF, 0);
+    d->src_idle = n > 0 && n < FALLBACK_BUF; /* see fill_emptied() */
     if (n >= 0)
         return n;
     if (errno == EAGAIN)
@@ -369,8 +386,10 @@ static int dir_run(struct conn *c, struct dir *d, char *reason, size_t len)
             d->done = true;
             break;
         }
-        if (moved >= BUDGET) {
-            /* Level-triggered: the loop calls us again after the others. */
+        if (moved >= BUDGET || d->src_idle) {
+            /* Level-triggered: the loop calls us again when there is more
+             * (after the others, if there is more already). */
+            d->src_idle = false;
             wait_on(d, is_c2b(c, d), EV_READ);
             return 0;
         }

@@ -3,7 +3,7 @@
  * socketpairs: the test holds the client's and the backend's far ends, the
  * pump the near ends, with a real pipe pool and libev loop.  What can break:
  * bytes lost or reordered when the destination is full (EAGAIN, partial
- * writes), the end of each direction not passed on, a pipe that still holds
+ * writes), a fill retried when the source is empty, the end of each direction not passed on, a pipe that still holds
  * bytes going back to the pool, a dead destination not reported.
  *
  * On a plain socket (no kTLS) the close_notify the pump sends to the client
@@ -137,6 +137,17 @@ static void test_backpressure_loses_nothing(void **state)
     free(out);
 }
 
+/* After a fill that got less than it asked for (the source is most likely
+ * empty), the direction waits for the loop instead of reading again: the
+ * bytes are passed on, the pipe is given back, EV_READ is wanted. */
+static void assert_waits_after_short_fill(const struct dir *d, int from_client)
+{
+    assert_false(d->done);
+    assert_int_equal(d->pending, 0);
+    assert_null(d->pipe);
+    assert_true((from_client ? d->want_c : d->want_b) & EV_READ);
+}
+
 /* The client's end reaches the backend as a FIN; the other direction goes on. */
 static void test_client_eof_half_closes(void **state)
 {
@@ -146,13 +157,18 @@ static void test_client_eof_half_closes(void **state)
     assert_int_equal(write(r->client, "last", 4), 4);
     shutdown(r->client, SHUT_WR);
     assert_int_equal(run(r, EV_READ, 0), 0);
+    assert_waits_after_short_fill(&r->c.c2b, 1);
+    assert_int_equal(read(r->backend, buf, sizeof buf), 4);
+    /* the loop's next turn (level-triggered: the FIN is readable) */
+    assert_int_equal(run(r, EV_READ, 0), 0);
     assert_true(r->c.c2b.done);
     assert_false(r->c.b2c.done);
-    assert_int_equal(read(r->backend, buf, sizeof buf), 4);
     assert_int_equal(read(r->backend, buf, sizeof buf), 0); /* EOF */
     /* the backend still answers, and its end finishes the connection */
     assert_int_equal(write(r->backend, "reply", 5), 5);
     shutdown(r->backend, SHUT_WR);
+    assert_int_equal(run(r, 0, EV_READ), 0);
+    assert_waits_after_short_fill(&r->c.b2c, 0);
     assert_int_equal(run(r, 0, EV_READ), 1);
     assert_int_equal(read(r->client, buf, sizeof buf), 7);
     assert_memory_equal(buf, "reply\x01\x00", 7); /* then close_notify */
