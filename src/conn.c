@@ -60,7 +60,9 @@ static void handshake_enter(struct conn *c)
 {
     struct worker *w = c->w;
 
-    if (w->n_handshakes >= c->gen->cfg->max_handshakes) {
+    /* A loop, not a test: a reload may have lowered the limit below the
+     * number of handshakes in progress. */
+    while (w->n_handshakes >= c->gen->cfg->max_handshakes) {
         log_debug("worker %u: %u handshakes in progress, closing the oldest", w->id,
                   w->n_handshakes);
         conn_close(w->hs_oldest, "handshake evicted (max_handshakes)");

@@ -18,7 +18,8 @@
  *   each end is timed from the test's side and must fall within
  *   [deadline - EARLY, deadline + LATE];
  * - traffic in either direction that does not push the idle deadline back;
- * - max_handshakes evicting another connection than the oldest handshake;
+ * - max_handshakes evicting another connection than the oldest handshake,
+ *   or only one when a reload lowered the limit below those in progress;
  * - a backend that is down answered with anything but the 503 page over TLS,
  *   or the connection not lingering after it (or lingering on after the
  *   client left);
@@ -78,7 +79,7 @@
 
 static const char CONFIG[] =
     "[global]\n"
-    "max_handshakes = 2\n"
+    "max_handshakes = %u\n"
     "[frontend f]\n"
     "listen = 127.0.0.1:1\n"    /* never bound: the test hands sockets to conn_start() */
     "cert = %s/tests/fuzz/ec.pem %s/tests/fuzz/ec.key\n"
@@ -496,13 +497,13 @@ static int tcp_listener(void)
     return fd;
 }
 
-static struct kp_gen *load_gen(const struct rig *r)
+static struct kp_gen *load_gen(const struct rig *r, unsigned max_handshakes)
 {
     const char *top = top_srcdir(), *d = r->dir;
     char text[4096], err[512];
     struct kp_config *cfg;
     struct kp_gen *g;
-    int n = snprintf(text, sizeof text, CONFIG, top, top, d, d, d, d);
+    int n = snprintf(text, sizeof text, CONFIG, max_handshakes, top, top, d, d, d, d);
 
     assert_true(n > 0 && (size_t)n < sizeof text);
     cfg = config_load_buffer("test.ini", text, (size_t)n, err, sizeof err);
@@ -529,7 +530,7 @@ static int setup(void **state)
     r->up = unix_bound(r, "up", 16);
     r->full = unix_bound(r, "full", 0);
     close(unix_bound(r, "refused", -1)); /* the file stays, nobody listens */
-    r->g = load_gen(r);
+    r->g = load_gen(r, 2);
     atomic_init(&r->sh.gen, r->g);
     r->sh.ktls = false;
     r->sh.n_workers = 1;
@@ -655,6 +656,37 @@ static void test_max_handshakes_evicts_oldest(void **state)
     client_free(young);     /* its handshake fails on EOF */
     close(r->backend);
     r->backend = -1;
+    assert_all_released(r);
+}
+
+/* A reload lowered max_handshakes from 2 to 1 while two handshakes ran: the
+ * next connection (of the new generation) evicts as many of the oldest as it
+ * takes to be within the new limit, not just one. */
+static void test_lowered_max_handshakes_enforced(void **state)
+{
+    struct rig *r = *state;
+    struct client *old = client_new(r, 0, "up.wild.test");
+    struct client *mid = client_new(r, 1, "up.wild.test");
+    struct kp_gen *before = r->g;
+    struct client *young;
+
+    r->g = load_gen(r, 1);
+    young = client_new(r, 2, "up.wild.test");
+    assert_client_eof(old);
+    assert_client_eof(mid);
+    assert_int_equal(n_conns(r), 1);
+    assert_int_equal(r->w->n_handshakes, 1);
+
+    client_handshake(r, young);
+    r->backend = backend_accept(r, r->up);
+    client_free(old);
+    client_free(mid);
+    client_close(young);
+    close(r->backend);
+    r->backend = -1;
+    wait_released(r);
+    gen_unref(r->g); /* its error page's descriptor goes with it */
+    r->g = before;
     assert_all_released(r);
 }
 
@@ -819,6 +851,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_happy_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_handshakes_evicts_oldest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lowered_max_handshakes_enforced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_refused_503_then_linger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_gone_client_leaves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_full_until_timeout, setup, teardown),
