@@ -215,7 +215,11 @@ static ssize_t splice_fill_failed(struct conn *c, struct dir *d, char *reason, s
  * backend, its socket had no more (or the pipe no more slots), from the
  * client, a short record (a request).  Then the next fill waits for the loop
  * (level-triggered: at once if more came) instead of learning it from a
- * splice that fails with EAGAIN, one call per request and direction. */
+ * splice that fails with EAGAIN, one call per request and direction.  The
+ * price: a client that sends many short records back to back costs an
+ * epoll_wait per record where it cost one EAGAIN per burst; requests one at
+ * a time (HTTP/1.1 keep-alive; h2 clients write a batch of frames as one
+ * record) are the common case. */
 static bool fill_emptied(const struct conn *c, const struct dir *d, ssize_t n, size_t want)
 {
     if (n < 0)
