@@ -396,6 +396,13 @@ static int backend_accept(struct rig *r, int lfd)
     return fd;
 }
 
+/* The test's end of the proxy's backend connection goes away. */
+static void backend_close(struct rig *r)
+{
+    close(r->backend);
+    r->backend = -1;
+}
+
 /* The backend reads exactly these bytes (len 0: EOF). */
 static void backend_expect(struct rig *r, const void *want, size_t len)
 {
@@ -604,8 +611,7 @@ static void test_happy_path(void **state)
     shutdown(cl->net.fd, SHUT_WR);
     backend_expect(r, "", 0);           /* the client's end, as a FIN */
     assert_int_equal(n_conns(r), 1);    /* the other direction still open */
-    close(r->backend);
-    r->backend = -1;
+    backend_close(r);
     wait_released(r);
     assert_int_equal(client_read(r, cl, got, sizeof got, true), 0);
     assert_client_eof(cl);
@@ -654,8 +660,7 @@ static void test_max_handshakes_evicts_oldest(void **state)
     client_free(old);
     client_close(mid);
     client_free(young);     /* its handshake fails on EOF */
-    close(r->backend);
-    r->backend = -1;
+    backend_close(r);
     assert_all_released(r);
 }
 
@@ -682,8 +687,7 @@ static void test_lowered_max_handshakes_enforced(void **state)
     client_free(old);
     client_free(mid);
     client_close(young);
-    close(r->backend);
-    r->backend = -1;
+    backend_close(r);
     wait_released(r);
     gen_unref(r->g); /* its error page's descriptor goes with it */
     r->g = before;
@@ -756,8 +760,7 @@ static void full_backend_pumps(struct rig *r, struct client *cl)
     backend_expect(r, "hello", 5);      /* no PROXY header for this backend */
     client_close(cl);
     backend_expect(r, "", 0);
-    close(r->backend);
-    r->backend = -1;
+    backend_close(r);
     assert_all_released(r);
 }
 
@@ -813,8 +816,7 @@ static void test_idle_timeout(void **state)
     assert_within(wait_released(r) - pumping, IDLE_TIMEOUT, "idle timeout");
     assert_client_eof(cl);
     client_free(cl);
-    close(r->backend);
-    r->backend = -1;
+    backend_close(r);
     assert_all_released(r);
 }
 
@@ -839,8 +841,7 @@ static void test_activity_defers_idle_timeout(void **state)
     last = now();
     assert_within(wait_released(r) - last, IDLE_TIMEOUT, "idle timeout after the reply");
     client_free(cl);
-    close(r->backend);
-    r->backend = -1;
+    backend_close(r);
     assert_all_released(r);
 }
 

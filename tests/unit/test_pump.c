@@ -3,8 +3,9 @@
  * socketpairs: the test holds the client's and the backend's far ends, the
  * pump the near ends, with a real pipe pool and libev loop.  What can break:
  * bytes lost or reordered when the destination is full (EAGAIN, partial
- * writes), a fill retried when the source is empty, the end of each direction not passed on, a pipe that still holds
- * bytes going back to the pool, a dead destination not reported.
+ * writes), a fill retried when the source is empty, the end of each
+ * direction not passed on, a pipe that still holds bytes going back to the
+ * pool, a dead destination not reported.
  *
  * On a plain socket (no kTLS) the close_notify the pump sends to the client
  * arrives as its two alert bytes {1, 0}: the record type, a control message
