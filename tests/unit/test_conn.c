@@ -22,7 +22,8 @@
  *   or only one when a reload lowered the limit below those in progress;
  * - a backend that is down answered with anything but the 503 page over TLS,
  *   or the connection not lingering after it (or lingering on after the
- *   client left);
+ *   client left); a client that never reads the page not closed at
+ *   idle_timeout;
  * - a unix backend with a full backlog answered at once instead of retried
  *   until its connect timeout, or not connected once room appears.
  *
@@ -100,7 +101,18 @@ static const char CONFIG[] =
     "address = unix:%s/gone.sock\n"
     "[backend full]\n"          /* listen(fd, 0), its backlog filled by the test */
     "address = unix:%s/full.sock\n"
-    "connect_timeout = 300ms\n";
+    "connect_timeout = 300ms\n"
+    "[frontend slowreader]\n"  /* fe_index 1: a page bigger than the sockets can hold */
+    "listen = 127.0.0.1:2\n"
+    "cert = %s/tests/fuzz/ec.pem %s/tests/fuzz/ec.key\n"
+    "alpn = http/1.1\n"
+    "idle_timeout = 400ms\n"
+    "session_tickets = no\n"
+    "error_page = %s/big.page\n"
+    "backend = refused\n";
+
+#define BIG_PAGE (4u << 20)     /* bytes; loopback with a 4 KiB receive buffer holds far less */
+#define SMALL_RCVBUF 4096
 
 #define MAX_FILLERS 8
 
@@ -238,7 +250,8 @@ static void assert_all_released(struct rig *r)
 
 /* A TCP connection through the loopback listener; the accepted end goes to
  * conn_start(), as accept_some() does with the process-wide slot taken. */
-static struct client *client_new(struct rig *r, int i, const char *sni)
+static struct client *client_new_on(struct rig *r, int i, const char *sni, size_t fe_index,
+                                    int rcvbuf)
 {
     struct client *cl = &r->cl[i];
     struct sockaddr_in a;
@@ -248,6 +261,8 @@ static struct client *client_new(struct rig *r, int i, const char *sni)
     assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&a, &len), 0);
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
+    if (rcvbuf > 0) /* before connect(): it sets the window the client offers */
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, len), 0);
     assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
     sfd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -259,8 +274,13 @@ static struct client *client_new(struct rig *r, int i, const char *sni)
     mbedtls_ssl_set_bio(&cl->ssl, &cl->net, mbedtls_net_send, mbedtls_net_recv, NULL);
     atomic_fetch_add(&r->sh.n_conns, 1);
     cl->started = now();
-    conn_start(r->w, r->g, 0, sfd);
+    conn_start(r->w, r->g, fe_index, sfd);
     return cl;
+}
+
+static struct client *client_new(struct rig *r, int i, const char *sni)
+{
+    return client_new_on(r, i, sni, 0, 0);
 }
 
 static void client_free(struct client *cl)
@@ -294,6 +314,29 @@ static void client_handshake(struct rig *r, struct client *cl)
         turn(r);
     }
     assert_int_equal(ret, 0);
+}
+
+/* Step the client's handshake and the loop until the only connection is in
+ * state s.  Returns when the turn that took it there began; *after, when it
+ * ended: whatever that turn armed, it armed in between. */
+static double handshake_to_state(struct rig *r, struct client *cl, enum conn_state s,
+                                 double *after)
+{
+    double end = now() + WAIT_MAX, before;
+    int ret = MBEDTLS_ERR_SSL_WANT_READ;
+
+    for (;;) {
+        if (want_more(ret))
+            ret = mbedtls_ssl_handshake(&cl->ssl);
+        assert_true(ret == 0 || want_more(ret));
+        before = now();
+        turn(r);
+        if (n_conns(r) == 1 && r->w->conns->state == s) {
+            *after = now();
+            return before;
+        }
+        assert_true(now() < end);
+    }
 }
 
 static void client_write(struct rig *r, struct client *cl, const char *text)
@@ -459,6 +502,22 @@ static void drain_backlog(struct rig *r)
 
 /* ---- set-up ---- */
 
+/* DIR/big.page: a 503 response of BIG_PAGE bytes (the body is zeros). */
+static void write_big_page(const struct rig *r)
+{
+    char path[128], head[128];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: "
+                     "%u\r\nConnection: close\r\n\r\n", BIG_PAGE);
+    int fd;
+
+    snprintf(path, sizeof path, "%s/big.page", r->dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, head, (size_t)n), n);
+    assert_int_equal(ftruncate(fd, (off_t)n + BIG_PAGE), 0);
+    close(fd);
+}
+
 static int group_setup(void **state)
 {
     char err[256], ca_file[1024];
@@ -510,7 +569,7 @@ static struct kp_gen *load_gen(const struct rig *r, unsigned max_handshakes)
     char text[4096], err[512];
     struct kp_config *cfg;
     struct kp_gen *g;
-    int n = snprintf(text, sizeof text, CONFIG, max_handshakes, top, top, d, d, d, d);
+    int n = snprintf(text, sizeof text, CONFIG, max_handshakes, top, top, d, d, d, d, top, top, d);
 
     assert_true(n > 0 && (size_t)n < sizeof text);
     cfg = config_load_buffer("test.ini", text, (size_t)n, err, sizeof err);
@@ -537,6 +596,7 @@ static int setup(void **state)
     r->up = unix_bound(r, "up", 16);
     r->full = unix_bound(r, "full", 0);
     close(unix_bound(r, "refused", -1)); /* the file stays, nobody listens */
+    write_big_page(r);
     r->g = load_gen(r, 2);
     atomic_init(&r->sh.gen, r->g);
     r->sh.ktls = false;
@@ -573,6 +633,8 @@ static int teardown(void **state)
         sock_path(r, socks[i], &a);
         unlink(a.sun_path);
     }
+    snprintf(a.sun_path, sizeof a.sun_path, "%s/big.page", r->dir);
+    unlink(a.sun_path);
     rmdir(r->dir);
     free(r);
     return 0;
@@ -709,6 +771,32 @@ static void test_backend_refused_503_then_linger(void **state)
     assert_int_equal(n_conns(r), 1);
     assert_int_equal(r->w->conns->state, CONN_LINGERING);
     assert_within(wait_released(r) - replied, LINGER, "linger");
+    client_free(cl);
+    assert_all_released(r);
+}
+
+/* CONNECTING -> REPLYING -> closed: a client that reads nothing of a 503
+ * page larger than the sockets can buffer is closed idle_timeout after the
+ * reply began, still in REPLYING: neither held for ever nor let linger. */
+static void test_reply_timeout(void **state)
+{
+    struct rig *r = *state;
+    struct client *cl = client_new_on(r, 0, "refused.wild.test", 1, SMALL_RCVBUF);
+    double after, before = handshake_to_state(r, cl, CONN_REPLYING, &after);
+    double ended;
+
+    while (r->w->conns != NULL) {
+        assert_int_equal(r->w->conns->state, CONN_REPLYING);
+        if (now() > after + WAIT_MAX)
+            fail_msg("still replying after %.0f s", WAIT_MAX);
+        turn(r);
+    }
+    ended = now();
+    /* The reply's timer was armed between before and after. */
+    print_message("reply timeout after %.3f-%.3f s (%.3f s configured)\n", ended - after,
+                  ended - before, IDLE_TIMEOUT);
+    if (ended - before < IDLE_TIMEOUT - EARLY || ended - after > IDLE_TIMEOUT + LATE)
+        fail_msg("reply timeout not at %.3f s", IDLE_TIMEOUT);
     client_free(cl);
     assert_all_released(r);
 }
@@ -854,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_handshakes_evicts_oldest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lowered_max_handshakes_enforced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_refused_503_then_linger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_gone_client_leaves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_full_until_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_frees_up, setup, teardown),
