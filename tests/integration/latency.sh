@@ -73,16 +73,11 @@ done
 # when fewer than N/4 splice calls failed with EAGAIN (2 per request, one per
 # direction, before the daemon learnt to wait).
 splice_eagain() {
-    local n=$1 tracer eagain calls
-    strace -f -qq -p "$proxy_pid" -e trace=splice -o "$T/strace-splice.txt" \
-        2>"$T/strace-splice.err" &
-    tracer=$!
-    sleep 3 # attaching to every thread takes a while under TCG
+    local n=$1 eagain calls
+    trace_start "$T/strace-splice.txt" splice
     run_client "strace 1.2" 127.0.0.2 "$PROXY_PORT" --tls --tls12 --requests "$n"
     local st=$?
-    sleep 1
-    kill -INT "$tracer"
-    wait "$tracer"
+    trace_stop
     calls=$(grep -c 'splice(' "$T/strace-splice.txt")
     eagain=$(grep -c '= -1 EAGAIN' "$T/strace-splice.txt")
     echo "# $n requests: $calls splice calls, $eagain of them found nothing (EAGAIN)"

@@ -143,3 +143,19 @@ sha() { sha256sum | cut -d' ' -f1; }
 tls_stat() { # NAME: a counter from /proc/net/tls_stat (kTLS VM only)
     awk -v n="$1" '$1 == n { print $2 }' /proc/net/tls_stat
 }
+
+# trace_start FILE SYSCALLS: strace every thread of the running ktlsproxy, for
+# the syscalls listed as strace's -e trace= takes them, into FILE (strace's
+# own messages into FILE.err) until trace_stop.  Returns once attached.
+trace_start() {
+    strace -f -qq -p "$proxy_pid" -e trace="$2" -o "$1" 2>"$1.err" &
+    tracer_pid=$!
+    sleep 3 # attaching to every thread takes a while under TCG
+}
+
+# trace_stop: let the last calls of what was traced reach the file, then detach.
+trace_stop() {
+    sleep 1
+    kill -INT "$tracer_pid"
+    wait "$tracer_pid"
+}

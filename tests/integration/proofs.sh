@@ -200,15 +200,10 @@ backend = down
 address = 127.0.0.1:$DOWN_PORT
 EOF
     if start_proxy "$T/down.ini"; then
-        strace -f -qq -p "$proxy_pid" -e trace=write,writev,sendto,sendmsg,sendfile,splice \
-            -o "$T/strace-503.txt" 2>"$T/strace-503.err" &
-        tracer=$!
-        sleep 3 # attaching to every thread takes a while under TCG
+        trace_start "$T/strace-503.txt" write,writev,sendto,sendmsg,sendfile,splice
         size=$(curl -sk --http1.1 --max-time 60 -o "$T/503.body" \
             -w '%{http_code} %{size_header} %{size_download}' "https://localhost:$PROXY_PORT/")
-        sleep 1
-        kill -INT "$tracer"
-        wait "$tracer"
+        trace_stop
         set -- $size
         page=$(($2 + $3))
         echo "# curl: $size; sendfile calls: $(grep -c sendfile "$T/strace-503.txt")"
