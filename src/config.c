@@ -728,6 +728,12 @@ set_frontend_idle_timeout(struct parser *p, const char *value)
 }
 
 static bool
+set_frontend_reply_linger(struct parser *p, const char *value)
+{
+    return parse_duration(p, value, &current_frontend(p)->reply_linger_ms);
+}
+
+static bool
 set_frontend_client_verify(struct parser *p, const char *value)
 {
     int mode;
@@ -948,6 +954,7 @@ set_backend_http2(struct parser *p, const char *value)
     X(frontend, backend, ONCE) \
     X(frontend, route, REPEATED) \
     X(frontend, error_page, ONCE) \
+    X(frontend, reply_linger, ONCE) \
     X(frontend, session_tickets, ONCE) \
     X(frontend, ticket_lifetime, ONCE) \
     X(frontend, tls13_tickets, ONCE) \
@@ -1061,6 +1068,7 @@ open_frontend(struct parser *p, const char *name)
     fe->n_groups = sizeof default_groups / sizeof default_groups[0];
     fe->handshake_timeout_ms = 10 * 1000;
     fe->idle_timeout_ms = 300 * 1000;
+    fe->reply_linger_ms = 2 * 1000;
     fe->client_verify = KP_VERIFY_NONE;
     fe->session_tickets = true;
     fe->ticket_lifetime_s = DEFAULT_TICKET_LIFETIME_S;

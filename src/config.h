@@ -71,6 +71,7 @@ struct kp_frontend {
     char alpn[KP_MAX_ALPN][KP_ALPN_LEN];     size_t n_alpn;    /* server preference order */
     unsigned handshake_timeout_ms;
     unsigned idle_timeout_ms;
+    unsigned reply_linger_ms;   /* after the unavailable reply, keep reading this long */
     enum kp_verify client_verify;
     char *client_ca;            /* required unless client_verify = none */
     struct kp_backend *backend; /* default backend, NULL only if every client matches a route */

@@ -23,7 +23,6 @@
 #include "tls.h"
 #include "worker.h"
 
-#define LINGER_SECONDS 2.0
 #define CONNECT_RETRY_SECONDS 0.02 /* a full unix backlog is asked again this often */
 
 static void client_cb(struct ev_loop *loop, ev_io *io, int revents);
@@ -153,7 +152,7 @@ static void start_linger(struct conn *c)
     c->state = CONN_LINGERING;
     ev_io_stop(worker_loop(c->w), &c->bio);
     set_io(c, &c->cio, c->cfd, EV_READ);
-    set_timer(c, LINGER_SECONDS);
+    set_timer(c, c->fe->reply_linger_ms / 1000.0);
 }
 
 static void continue_reply(struct conn *c)

@@ -5,7 +5,7 @@
  *   HANDSHAKE --(keys to the kernel, or kept in mbedTLS)--> CONNECTING
  *   CONNECTING --(backend up, PROXY header sent)--> PUMPING --> closed
  *   CONNECTING --(backend down)--> REPLYING (503 / GOAWAY / close_notify)
- *   REPLYING --> LINGERING (drain the client briefly so it reads the reply) --> closed
+ *   REPLYING --> LINGERING (drain the client for reply_linger, so it reads the reply) --> closed
  *
  * Every path out ends in conn_close(c, reason), the only place that
  * releases a connection.

@@ -265,6 +265,7 @@ test_defaults(void **state)
     assert_int_equal(fe->n_alpn, 0);
     assert_int_equal(fe->handshake_timeout_ms, 10000);
     assert_int_equal(fe->idle_timeout_ms, 300000);
+    assert_int_equal(fe->reply_linger_ms, 2000);
     assert_int_equal(fe->client_verify, KP_VERIFY_NONE);
     assert_null(fe->client_ca);
     assert_null(fe->error_page);
@@ -394,6 +395,7 @@ test_frontend_values(void **state)
                   "ticket_lifetime = 10m\n"
                   "tls13_tickets = 8\n"
                   "ticket_key_file = @D@/key.pem\n"
+                  "reply_linger = 250ms\n"
                   BACKEND
                   "[backend other]\naddress = 127.0.0.1:9000\n");
     fe = &cfg->frontends[0];
@@ -426,6 +428,7 @@ test_frontend_values(void **state)
     assert_string_equal(fe->alpn[1], "http/1.1");
     assert_int_equal(fe->handshake_timeout_ms, 500);
     assert_int_equal(fe->idle_timeout_ms, 2 * 3600 * 1000);
+    assert_int_equal(fe->reply_linger_ms, 250);
     assert_int_equal(fe->client_verify, KP_VERIFY_REQUIRED);
     assert_string_equal(fe->client_ca, path_in_tmpdir("ca.pem"));
     assert_int_equal(fe->n_routes, 3);
@@ -677,9 +680,10 @@ static const struct key_error key_errors[] = {
 
     { "frontend", "listne = *:443", 4, "unknown key 'listne' in [frontend web] (allowed: listen, "
       "cert, sni_strict, tls_versions, ciphers, groups, alpn, handshake_timeout, idle_timeout, "
-      "client_verify, client_ca, backend, route, error_page, session_tickets, ticket_lifetime, "
-      "tls13_tickets, ticket_key_file)" },
+      "client_verify, client_ca, backend, route, error_page, reply_linger, session_tickets, "
+      "ticket_lifetime, tls13_tickets, ticket_key_file)" },
     { "frontend", "Listen = *:80", 4, "unknown key 'Listen' in [frontend web]" },
+    { "frontend", "reply_linger = 0", 4, "bad duration '0' for reply_linger" },
     { "frontend", "listen =", 4, "missing value for listen" },
     { "frontend", "listen = localhost:443", 4,
       "bad value 'localhost:443' for listen: 'localhost' is not an IP address" NO_DNS },

@@ -14,7 +14,8 @@
  *   and as many descriptors open as before it (/proc/self/fd);
  * - the PROXY header or payload lost, duplicated or reordered: the backend
  *   reads the exact bytes, then EOF; the client reads the backend's reply;
- * - a timer armed too short or too long (handshake, connect, idle, linger):
+ * - a timer armed too short or too long (handshake, connect, idle, reply
+ *   linger):
  *   each end is timed from the test's side and must fall within
  *   [deadline - EARLY, deadline + LATE];
  * - traffic in either direction that does not push the idle deadline back;
@@ -73,7 +74,7 @@
 #define HANDSHAKE_TIMEOUT 0.3
 #define IDLE_TIMEOUT 0.4
 #define CONNECT_TIMEOUT 0.3
-#define LINGER 2.0      /* LINGER_SECONDS in conn.c, not configurable */
+#define LINGER 0.6      /* reply_linger, not its default of 2 s: the setting is read */
 #define EARLY 0.02      /* a deadline may seem this much early (clock and loop granularity) */
 #define LATE 0.25       /* ... or this much late, on a loaded machine */
 #define WAIT_MAX 5.0    /* no wait in this test takes longer, unless something broke */
@@ -87,6 +88,7 @@ static const char CONFIG[] =
     "alpn = http/1.1\n"         /* so that a backend that is down gets the 503 page */
     "handshake_timeout = 300ms\n"
     "idle_timeout = 400ms\n"
+    "reply_linger = 600ms\n"
     "session_tickets = no\n"
     "route = sni:refused.wild.test refused\n"
     "route = sni:gone.wild.test gone\n"
