@@ -39,6 +39,7 @@ struct dir {
     bool eof;                   /* the source has ended */
     bool done;                  /* ... and the end was passed on */
     bool src_idle;              /* the last fill emptied the source: wait, don't retry */
+    bool bulk;                  /* kTLS: the last fill was big; the next takes a big pipe */
     int fill_errno;             /* kTLS: a read failure held back for the bytes before it */
     uint64_t bytes;             /* payload moved, for the access line */
 };

@@ -36,6 +36,7 @@ struct block {
     uint64_t connect_failed, unavailable;
     uint64_t key_updates_rx, key_updates_tx;
     uint64_t pipes_opened, pipes_closed, pipes_small;
+    uint64_t pipes_grown, big_pipes_closed;
 };
 
 static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER; /* creation and scrape only */
@@ -179,6 +180,8 @@ void metrics_pipe_opened(bool full)
 }
 
 void metrics_pipe_closed(void) { COUNT(pipes_closed, 1); }
+void metrics_pipe_grown(void) { COUNT(pipes_grown, 1); }
+void metrics_big_pipe_closed(void) { COUNT(big_pipes_closed, 1); }
 
 void metrics_tls_mode(bool ktls)
 {
@@ -277,6 +280,7 @@ static void render_handshakes(FILE *f, struct slot *m)
 static void render_pipes(FILE *f)
 {
     uint64_t opened = SUM(pipes_opened), closed = SUM(pipes_closed);
+    uint64_t grown = SUM(pipes_grown), big_closed = SUM(big_pipes_closed);
 
     header(f, "ktlsproxy_pipes_open", "gauge",
            "Splice pipes open now: in use, or idle in a worker's pool.");
@@ -284,6 +288,9 @@ static void render_pipes(FILE *f)
     header(f, "ktlsproxy_pipes_undersized_total", "counter",
            "Splice pipes the kernel made smaller than its default (fs.pipe-user-pages-soft).");
     plain(f, "ktlsproxy_pipes_undersized_total", "", SUM(pipes_small));
+    header(f, "ktlsproxy_pipes_big_open", "gauge",
+           "Of the pipes open, those grown to 256 KiB for bulk transfers.");
+    plain(f, "ktlsproxy_pipes_big_open", "", grown > big_closed ? grown - big_closed : 0);
 }
 
 static void render_rest(FILE *f)

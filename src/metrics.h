@@ -45,6 +45,9 @@ void metrics_key_update(bool tx);
 /* A splice pipe made (full: of the kernel's default size) or closed. */
 void metrics_pipe_opened(bool full);
 void metrics_pipe_closed(void);
+/* A pipe grown to the big size for a bulk transfer; a big pipe closed. */
+void metrics_pipe_grown(void);
+void metrics_big_pipe_closed(void);
 
 /* From the reload code (any thread): one per SIGHUP, with its outcome. */
 void metrics_reload_result(bool ok);

@@ -25,8 +25,8 @@
 #include "tls.h"
 #include "worker.h"
 
-#define PIPE_CAPACITY 65536     /* Linux default pipe size */
 #define TLS_RECORD_MAX 16384    /* the most plaintext one TLS record holds */
+#define BULK_FILL (2 * TLS_RECORD_MAX) /* a fill this big: a bulk transfer (pipe_pool.h) */
 #define FALLBACK_BUF TLS_RECORD_MAX
 #define BUDGET (1u << 20)       /* bytes per direction per event, for fairness */
 
@@ -239,27 +239,29 @@ static bool fill_emptied(const struct conn *c, const struct dir *d, ssize_t n, s
 static ssize_t splice_fill(struct conn *c, struct dir *d, char *reason, size_t len)
 {
     ssize_t n, total = 0;
-    size_t want;
+    size_t want, cap;
 
     if (d->fill_errno != 0) {
         errno = d->fill_errno;
         d->fill_errno = 0;
         return splice_fill_failed(c, d, reason, len);
     }
-    if (d->pipe == NULL && (d->pipe = pipe_get(&c->w->pipes)) == NULL)
+    if (d->pipe == NULL && (d->pipe = pipe_get(&c->w->pipes, d->bulk)) == NULL)
         return fail(reason, len, "getting a pipe");
+    cap = d->pipe->size;
     do {
-        want = PIPE_CAPACITY - (size_t)total;
+        want = cap - (size_t)total;
         n = splice(src_fd(c, d), NULL, d->pipe->wfd, NULL, want,
                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0)
             total += n;
-    } while (n == TLS_RECORD_MAX && is_c2b(c, d) && total <= PIPE_CAPACITY - TLS_RECORD_MAX);
+    } while (n == TLS_RECORD_MAX && is_c2b(c, d) && (size_t)total + TLS_RECORD_MAX <= cap);
     if (n < 0 && total == 0)
         return splice_fill_failed(c, d, reason, len);
     if (n < 0 && errno != EAGAIN)
         d->fill_errno = errno;
     d->src_idle = fill_emptied(c, d, n, want);
+    d->bulk = total >= BULK_FILL;
     return total;
 }
 

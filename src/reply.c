@@ -169,10 +169,10 @@ int reply_drain(struct conn *c)
         return n > 0 || (n < 0 && step != TLS_FAILED) ? 0 : 1;
     }
     /* kTLS: into a pipe and on to /dev/null, still without a user-space copy. */
-    p = pipe_get(&c->w->pipes);
+    p = pipe_get(&c->w->pipes, 0);
     if (p == NULL)
         return 1;
-    n = splice(c->cfd, NULL, p->wfd, NULL, 65536, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    n = splice(c->cfd, NULL, p->wfd, NULL, p->size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0 && splice(p->rfd, NULL, c->w->devnull, NULL, (size_t)n, SPLICE_F_MOVE) != n) {
         pipe_put(&c->w->pipes, p, 0);
         return 1;

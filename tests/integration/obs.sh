@@ -1,13 +1,16 @@
 #!/bin/bash
 # Observability: the access line, the client address in log lines, the rate
 # limit on repeated warnings, and the metrics of the admin listener checked
-# against known traffic (and by promtool).
+# against known traffic (and by promtool); in the kTLS VM the pipes behind
+# them: big ones for a bulk download, small ones past the user's pipe budget,
+# default ones where the budget has no room for a big one.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 PROXY_PORT=18943 DOWN_PORT=18944 ADMIN_PORT=19443 BE_PORT=19441 DEAD_PORT=19442
-UP=1000 DOWN=5000 GOOD=3 BAD=4 FLOOD=50
+BULK_PORT=18945 BULK_BE_PORT=19444
+UP=1000 DOWN=5000 GOOD=3 BAD=4 FLOOD=50 BULK=$((4 << 20))
 if [ "$IN_VM" = 1 ]; then MODE=ktls; else MODE=user; fi
 
 echo "# access log, rate limits, metrics: ktls=$KTLS in $T"
@@ -17,6 +20,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 mkdir -p "$T/be"
 start_bg be "$KP_BACKEND" --listen 127.0.0.1:$BE_PORT --dir "$T/be" --expect $UP --send $DOWN
 wait_port 127.0.0.1 $BE_PORT || exit 1
+mkdir -p "$T/bulkbe"
+start_bg bulkbe "$KP_BACKEND" --listen 127.0.0.1:$BULK_BE_PORT --dir "$T/bulkbe" --expect 0 \
+    --send $BULK
+wait_port 127.0.0.1 $BULK_BE_PORT || exit 1
 head -c $UP /dev/urandom >"$T/up.bin"
 
 write_ini() { # ADMIN_LISTEN
@@ -37,8 +44,16 @@ alpn = http/1.1
 backend = dead
 handshake_timeout = 1s
 
+[frontend bulk]
+listen = 127.0.0.1:$BULK_PORT
+cert = $T/ec.pem $T/ec.key
+backend = bulkbe
+
 [backend be]
 address = 127.0.0.1:$BE_PORT
+
+[backend bulkbe]
+address = 127.0.0.1:$BULK_BE_PORT
 
 [backend dead]
 address = 127.0.0.1:$DEAD_PORT
@@ -145,6 +160,33 @@ check "reloads_total{success} = 0" [ "$(value 'ktlsproxy_reloads_total{result="s
 check "build_info names the mbedTLS version" \
     grep -qE '^ktlsproxy_build_info\{version="[^"]+",mbedtls="[0-9]+\.[0-9]+\.[0-9]+"\} 1$' "$T/metrics.txt"
 
+# ---- big pipes for bulk transfers (kTLS VM) ----
+# bulk_download NAME: one client downloads $BULK bytes through frontend bulk;
+# true if they arrived intact.
+bulk_download() {
+    timeout 120 openssl s_client -connect 127.0.0.1:$BULK_PORT -servername ec.test -quiet \
+        </dev/null >"$T/$1.bin" 2>"$T/$1.err"
+    [ "$(sha256sum <"$T/$1.bin")" = "$("$KP_BACKEND" --gen $BULK | sha256sum)" ]
+}
+# The responses of $DOWN bytes took no big pipe; a download of $BULK bytes
+# grows its pipe after the first fill (pipe_pool.h): one splice then moves
+# more than the 64 KiB a default pipe holds, and the big pipe waits in the
+# pool afterwards.
+big_pipes() {
+    check "big pipes: none for responses of $DOWN bytes (pipes_big_open = 0)" \
+        [ "$(value ktlsproxy_pipes_big_open)" = 0 ]
+    trace_start "$T/bulk.strace" splice
+    check "big pipes: a client downloaded $BULK bytes intact" bulk_download bulk
+    trace_stop
+    metrics >"$T/metrics.txt"
+    local most
+    most=$(sed -nE 's/^.*splice\(.*\) = ([0-9]+)$/\1/p' "$T/bulk.strace" | sort -n | tail -1)
+    echo "# big pipes: the largest splice moved ${most:-no} bytes"
+    check "big pipes: one splice moved more than 64 KiB" [ "${most:-0}" -gt 65536 ]
+    check "big pipes: the download's big pipe waits in the pool (pipes_big_open >= 1)" \
+        [ "$(value ktlsproxy_pipes_big_open)" -ge 1 ]
+}
+
 # ---- a user past fs.pipe-user-pages-soft (kTLS VM) ----
 # Linux then makes every new pipe of that user 2 pages instead of 16, which
 # costs CPU per byte spliced; the daemon must still move every byte, say so
@@ -172,6 +214,23 @@ pipe_budget_spent() {
         [ "$(grep -c 'new splice pipes got' "$T/proxy.log")" -le 2 ]
     check "small pipes: daemon stops cleanly" stop_proxy
 }
+# With room for a few default pipes (40 pages) but not for a big one, the
+# kernel refuses to grow a pipe (EPERM): the download goes on through the
+# default pipe.
+big_pipe_refused() {
+    local soft
+    soft=$(cat /proc/sys/fs/pipe-user-pages-soft)
+    echo 40 >/proc/sys/fs/pipe-user-pages-soft
+    if start_proxy "$T/obs-nobody.ini"; then
+        check "big pipe refused: the download arrived intact" bulk_download refused
+        metrics >"$T/metrics.txt"
+    fi
+    echo "$soft" >/proc/sys/fs/pipe-user-pages-soft
+    check "big pipe refused: pipes_big_open = 0" [ "$(value ktlsproxy_pipes_big_open)" = 0 ]
+    check "big pipe refused: pipes_undersized_total = 0" \
+        [ "$(value ktlsproxy_pipes_undersized_total)" = 0 ]
+    check "big pipe refused: daemon stops cleanly" stop_proxy
+}
 
 # The rest does not depend on kTLS: host only (under the VM's emulation it
 # would cost a minute).
@@ -180,8 +239,10 @@ if [ "$IN_VM" = 1 ]; then
         [ "$(value ktlsproxy_pipes_undersized_total)" = 0 ]
     check "pipes_open: the spliced transfers left pipes in the pool" \
         [ "$(value ktlsproxy_pipes_open)" -ge 1 ]
+    big_pipes
     check "daemon stops cleanly" stop_proxy
     pipe_budget_spent
+    big_pipe_refused
     finish
     exit
 fi

@@ -194,7 +194,7 @@ static void test_drain_until_client_ends(void **state)
     assert_int_equal(reply_drain(&r->c), 1);
     assert_int_equal(r->w.pipes.n_free, 1);
     {
-        struct kp_pipe *p = pipe_get(&r->w.pipes);
+        struct kp_pipe *p = pipe_get(&r->w.pipes, 0);
         char c;
         assert_int_equal(read(p->rfd, &c, 1), -1); /* empty */
         assert_int_equal(errno, EAGAIN);
