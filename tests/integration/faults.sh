@@ -86,11 +86,11 @@ logged() {
     return 1
 }
 # fds_back: the non-pipe descriptors return to the baseline (pooled pipes
-# stay within the pools' bound: 2 workers x 64 pipes x 2 fds).
+# stay within the pools' bound: 2 workers x (64 + 8 big) pipes x 2 fds).
 fds_back() {
     local i
     for i in $(seq 1 $((50 * SLOW))); do [ "$(nonpipe_fds)" -eq "$fd_base" ] && break; sleep 0.2; done
-    [ "$(nonpipe_fds)" -eq "$fd_base" ] && [ "$(pipe_fds)" -le 256 ] && return 0
+    [ "$(nonpipe_fds)" -eq "$fd_base" ] && [ "$(pipe_fds)" -le 288 ] && return 0
     echo "# fds: $(nonpipe_fds) non-pipe (baseline $fd_base), $(pipe_fds) pipe:" >&2
     ls -l /proc/"$proxy_pid"/fd | sed 's/^/#   /' >&2
     return 1

@@ -246,7 +246,7 @@ snapshot after
 # ---- back to the baseline ----
 check "after: descriptors back to the baseline ($base_fds -> $after_fds)" \
     within_1pct "$after_fds" "$base_fds"
-check "after: pipes within the pools' bound (2 workers x 64 x 2 fds)" [ "$after_pipes" -le 256 ]
+check "after: pipes within the pools' bound (2 workers x (64 + 8 big) x 2 fds)" [ "$after_pipes" -le 288 ]
 back_to_cold after after
 if [ "$IN_VM" = 1 ]; then
     total=$((HOLD + CHURN))

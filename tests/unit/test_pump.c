@@ -131,9 +131,11 @@ static void test_backpressure_loses_nothing(void **state)
     assert_int_equal(got, LEN);
     assert_memory_equal(in, out, LEN);
     assert_int_equal(r->c.c2b.bytes, LEN);
-    /* all moved: the pipe went back to the pool, empty */
+    /* all moved: the pipe went back to the pool, empty; a bulk transfer, so
+     * the pipe was grown after the first full fill (pipe_pool.h) */
     assert_null(r->c.c2b.pipe);
-    assert_int_equal(r->w.pipes.n_free, 1);
+    assert_int_equal(r->w.pipes.n_free_big, 1);
+    assert_int_equal(r->w.pipes.n_free, 0);
     free(in);
     free(out);
 }
@@ -213,6 +215,7 @@ static void test_pipe_with_bytes_not_pooled(void **state)
     pump_release(&r->c);
     assert_null(r->c.c2b.pipe);
     assert_int_equal(r->w.pipes.n_free, 0);
+    assert_int_equal(r->w.pipes.n_free_big, 0);
     assert_int_equal(fcntl(rfd, F_GETFD), -1);
     assert_int_equal(fcntl(wfd, F_GETFD), -1);
 }
@@ -243,6 +246,28 @@ static void test_idle_holds_no_pipe(void **state)
     assert_int_equal(r->w.pipes.n_free, 1); /* one pipe, tried both ways, pooled */
 }
 
+/* Transfers the size of a response (up to two records' worth per fill) keep
+ * the default pipe: big ones are for bulk transfers. */
+static void test_small_transfers_take_no_big_pipe(void **state)
+{
+    struct rig *r = *state;
+    unsigned char in[16484], out[sizeof in];
+
+    fill_pattern(in, sizeof in);
+    for (int i = 0; i < 3; i++) {
+        size_t got = 0;
+
+        assert_int_equal(write(r->client, in, sizeof in), sizeof in);
+        assert_int_equal(run(r, EV_READ, EV_WRITE), 0);
+        take(r->backend, out, sizeof out, &got);
+        assert_int_equal(got, sizeof in);
+        assert_memory_equal(in, out, sizeof in);
+    }
+    assert_false(r->c.c2b.bulk);
+    assert_int_equal(r->w.pipes.n_free, 1);
+    assert_int_equal(r->w.pipes.n_free_big, 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as the daemon (main.c): splice has no MSG_NOSIGNAL */
@@ -253,6 +278,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipe_with_bytes_not_pooled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_backend_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_holds_no_pipe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_transfers_take_no_big_pipe, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
