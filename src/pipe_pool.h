@@ -16,8 +16,8 @@
  * back under the limit.
  *
  * A bulk transfer (pump.c: a fill found more than two records' worth waiting)
- * asks for a big pipe: PIPE_BIG_SIZE, a quarter of the calls per byte (6.5 % less
- * daemon CPU for 1 MiB downloads in the kTLS VM).  Growing is charged to the
+ * asks for a big pipe: PIPE_BIG_SIZE, a quarter of the calls per byte (1 MiB
+ * downloads: less daemon CPU in 22 of 24 rounds in the kTLS VM, bench/NOTES.md).  Growing is charged to the
  * same budget, so the whole process keeps at most PIPE_BIG_MAX big pipes
  * (2,048 pages, an eighth of the default soft limit), each worker at most
  * PIPE_BIG_MAX_IDLE of them idle; past either bound, or where the kernel
