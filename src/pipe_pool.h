@@ -17,12 +17,13 @@
  *
  * A bulk transfer (pump.c: a fill found more than two records' worth waiting)
  * asks for a big pipe: PIPE_BIG_SIZE, a quarter of the calls per byte (1 MiB
- * downloads: less daemon CPU in 22 of 24 rounds in the kTLS VM, bench/NOTES.md).  Growing is charged to the
- * same budget, so the whole process keeps at most PIPE_BIG_MAX big pipes
- * (2,048 pages, an eighth of the default soft limit), each worker at most
- * PIPE_BIG_MAX_IDLE of them idle; past either bound, or where the kernel
- * refuses (EPERM: the user's budget), a transfer gets a pipe of the default
- * size.  Big pipes are never shrunk: they wait in a pool of their own.
+ * downloads: less daemon CPU in 22 of 24 rounds in the kTLS VM, bench/NOTES.md).
+ * Growing is charged to the same budget, so the whole process keeps at most
+ * PIPE_BIG_MAX big pipes (2,048 pages, an eighth of the default soft limit),
+ * each worker at most PIPE_BIG_MAX_IDLE of them idle; past either bound, or
+ * where the kernel refuses (EPERM: the user's budget), a transfer gets a pipe
+ * of the default size.  Big pipes are never shrunk: they wait in a pool of
+ * their own.
  */
 #ifndef KP_PIPE_POOL_H
 #define KP_PIPE_POOL_H

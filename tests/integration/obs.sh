@@ -192,16 +192,21 @@ big_pipes() {
 # costs CPU per byte spliced; the daemon must still move every byte, say so
 # with the fix, count it, and not keep such pipes in its pool.  As nobody,
 # with the soft limit at 1 page, every pipe is such a pipe.
-pipe_budget_spent() {
+# as_nobody PAGES CMD...: run CMD with the daemon started as nobody and
+# fs.pipe-user-pages-soft at PAGES, restored afterwards (CMD does not run if
+# the daemon did not start; the checks after it then fail).
+as_nobody() {
     local soft
     soft=$(cat /proc/sys/fs/pipe-user-pages-soft)
     sed 's/^user = root$/user = nobody/' "$T/obs.ini" >"$T/obs-nobody.ini"
-    echo 1 >/proc/sys/fs/pipe-user-pages-soft
-    if start_proxy "$T/obs-nobody.ini"; then
-        good_clients small
-        all_closed
-    fi
+    echo "$1" >/proc/sys/fs/pipe-user-pages-soft
+    shift
+    start_proxy "$T/obs-nobody.ini" && "$@"
     echo "$soft" >/proc/sys/fs/pipe-user-pages-soft
+}
+small_clients() { good_clients small; all_closed; }
+pipe_budget_spent() {
+    as_nobody 1 small_clients
     echo "# as nobody past the pipe budget: $(grep -c 'splice pipes got' "$T/proxy.log") warnings"
     check "small pipes: $GOOD clients downloaded $DOWN bytes each" all_downloaded small
     check "small pipes: counted in pipes_undersized_total" \
@@ -217,15 +222,12 @@ pipe_budget_spent() {
 # With room for a few default pipes (40 pages) but not for a big one, the
 # kernel refuses to grow a pipe (EPERM): the download goes on through the
 # default pipe.
+refused_download() {
+    check "big pipe refused: the download arrived intact" bulk_download refused
+    metrics >"$T/metrics.txt"
+}
 big_pipe_refused() {
-    local soft
-    soft=$(cat /proc/sys/fs/pipe-user-pages-soft)
-    echo 40 >/proc/sys/fs/pipe-user-pages-soft
-    if start_proxy "$T/obs-nobody.ini"; then
-        check "big pipe refused: the download arrived intact" bulk_download refused
-        metrics >"$T/metrics.txt"
-    fi
-    echo "$soft" >/proc/sys/fs/pipe-user-pages-soft
+    as_nobody 40 refused_download
     check "big pipe refused: pipes_big_open = 0" [ "$(value ktlsproxy_pipes_big_open)" = 0 ]
     check "big pipe refused: pipes_undersized_total = 0" \
         [ "$(value ktlsproxy_pipes_undersized_total)" = 0 ]
