@@ -70,13 +70,13 @@ static int cert_load(mbedtls_ctr_drbg_context *drbg, struct tls_cert *c, const s
     ret = mbedtls_x509_crt_parse_file(&c->chain, kc->cert_file);
     if (ret != 0) {
         snprintf(what, sizeof what, "%s:%d: cannot load certificate %s", file, kc->line, kc->cert_file);
-        tls_mbed_error(err, errlen, what, ret);
+        kp_tls_mbed_error(err, errlen, what, ret);
         return -1;
     }
     ret = mbedtls_pk_parse_keyfile(&c->key, kc->key_file, NULL, mbedtls_ctr_drbg_random, drbg);
     if (ret != 0) {
         snprintf(what, sizeof what, "%s:%d: cannot load private key %s", file, kc->line, kc->key_file);
-        tls_mbed_error(err, errlen, what, ret);
+        kp_tls_mbed_error(err, errlen, what, ret);
         return -1;
     }
     ret = mbedtls_pk_check_pair(&c->chain.pk, &c->key, mbedtls_ctr_drbg_random, drbg);

@@ -118,7 +118,7 @@ void conn_close(struct conn *c, const char *reason)
     ev_timer_stop(worker_loop(w), &c->timer);
     pump_release(c);
     rekey_free(c->rekey);
-    tls_session_free(c->tls);
+    kp_tls_session_free(c->tls);
     free(c->proxy_hdr);
     if (c->bfd >= 0)
         close(c->bfd);
@@ -140,7 +140,7 @@ void conn_shutdown(struct conn *c, const char *reason)
         if (c->ktls)
             ktls_send_close_notify(c->cfd); /* best effort: the socket may be full */
         else
-            tls_close_notify(c->tls);
+            kp_tls_close_notify(c->tls);
     }
     conn_close(c, reason);
 }
@@ -276,24 +276,24 @@ static int hand_off(struct conn *c, char *err, size_t errlen)
     enum ktls_result r;
 
     if (!c->w->sh->ktls) {
-        tls_forget_secrets(c->tls);
+        kp_tls_forget_secrets(c->tls);
         return 0;
     }
-    if (tls_export_keys(c->tls, &keys, err, errlen) != 0) {
-        tls_forget_secrets(c->tls);
+    if (kp_tls_export_keys(c->tls, &keys, err, errlen) != 0) {
+        kp_tls_forget_secrets(c->tls);
         return c->gen->cfg->ktls == KP_KTLS_AUTO ? 0 : -1;
     }
     r = ktls_install(c->cfd, &keys, err, errlen);
     ktls_keys_wipe(&keys);
     if (r == KTLS_OK) {
         /* The traffic secrets outlive the session only to follow KeyUpdate. */
-        c->rekey = tls_rekey_new(c->tls, ev_now(worker_loop(c->w)));
-        tls_session_free(c->tls); /* frees and zeroizes every mbedTLS copy */
+        c->rekey = kp_tls_rekey_new(c->tls, ev_now(worker_loop(c->w)));
+        kp_tls_session_free(c->tls); /* frees and zeroizes every mbedTLS copy */
         c->tls = NULL;
         c->ktls = true;
         return 0;
     }
-    tls_forget_secrets(c->tls);
+    kp_tls_forget_secrets(c->tls);
     if (r == KTLS_UNSUPPORTED && c->gen->cfg->ktls == KP_KTLS_AUTO)
         return 0; /* said once at start-up */
     if (r == KTLS_UNTOUCHED && c->gen->cfg->ktls == KP_KTLS_AUTO) {
@@ -312,7 +312,7 @@ static void handshake_done(struct conn *c)
 
     handshake_leave(c);
     c->state = CONN_CONNECTING;
-    tls_session_info(c->tls, &info);
+    kp_tls_session_info(c->tls, &info);
     access_handshake(&c->acc, &info, ev_now(worker_loop(c->w)));
     metrics_handshake(info.version_name, info.suite_name);
     c->alpn = info.alpn;
@@ -340,12 +340,12 @@ static void handshake_done(struct conn *c)
 static void continue_handshake(struct conn *c)
 {
     char err[256];
-    enum tls_step step = tls_handshake(c->tls, err, sizeof err);
+    enum tls_step step = kp_tls_handshake(c->tls, err, sizeof err);
 
     /* Whatever the outcome: TLS 1.3 derives the application secrets before
      * the client's Finished arrives, so a handshake that then fails or times
      * out would leave copies on the stack too. */
-    tls_wipe_stack();
+    kp_tls_wipe_stack();
     switch (step) {
     case TLS_WANT_READ:
         set_io(c, &c->cio, c->cfd, EV_READ);
@@ -356,12 +356,12 @@ static void continue_handshake(struct conn *c)
     case TLS_FAILED:
         log_limited(KP_CAUSE_HANDSHAKE, KP_LOG_INFO, "frontend %s: %s (client %s)", c->fe->name,
                     err, c->acc.client);
-        metrics_handshake_failed(tls_handshake_failure(c->tls));
+        metrics_handshake_failed(kp_tls_handshake_failure(c->tls));
         conn_close(c, err);
         break;
     case TLS_DONE:
         handshake_done(c); /* may close c */
-        tls_wipe_stack();  /* and the key derivation of the hand-off */
+        kp_tls_wipe_stack();  /* and the key derivation of the hand-off */
         break;
     }
 }
@@ -410,7 +410,7 @@ void conn_start(struct worker *w, struct kp_gen *g, size_t fe_index, int fd)
     c->cio.data = c->bio.data = c->timer.data = c;
     c->state = CONN_HANDSHAKE;
     handshake_enter(c);
-    c->tls = tls_session_new(gen_tls(g, w->id, fe_index), fd, err, sizeof err);
+    c->tls = kp_tls_session_new(gen_tls(g, w->id, fe_index), fd, err, sizeof err);
     if (c->tls == NULL) {
         log_err("frontend %s: %s (client %s)", fe->name, err, c->acc.client);
         metrics_handshake_failed(KP_HSF_INTERNAL);

@@ -15,7 +15,7 @@ static void gen_free(struct kp_gen *g)
     size_t nf = g->cfg->n_frontends;
 
     for (size_t i = 0; g->tls != NULL && i < g->n_workers * nf; i++)
-        tls_frontend_free(g->tls[i]);
+        kp_tls_frontend_free(g->tls[i]);
     for (size_t f = 0; g->error_page_fd != NULL && f < nf; f++)
         if (g->error_page_fd[f] >= 0)
             close(g->error_page_fd[f]);
@@ -69,9 +69,9 @@ static int load(struct kp_gen *g, const struct kp_listeners *set, char *err, siz
         g->error_page_fd[f] = -1;
     for (size_t f = 0; f < nf; f++) {
         for (unsigned w = 0; w < copies; w++)
-            if ((g->tls[w * nf + f] = tls_frontend_new(cfg, &cfg->frontends[f], err, errlen)) == NULL)
+            if ((g->tls[w * nf + f] = kp_tls_frontend_new(cfg, &cfg->frontends[f], err, errlen)) == NULL)
                 return -1;
-        tls_frontend_check_routes(g->tls[f], cfg);
+        kp_tls_frontend_check_routes(g->tls[f], cfg);
         g->error_page_fd[f] = reply_open_error_page(cfg, &cfg->frontends[f], &g->error_page_len[f],
                                                     err, errlen);
         if (g->error_page_fd[f] < 0)

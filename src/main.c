@@ -181,7 +181,7 @@ static bool ktls_unavailable(const struct kp_config *cfg, const char *why)
 }
 
 /* Probe every TLS version x cipher x direction; with ktls = required the
- * frontends then offer only what the kernel takes (tls_suites_for()). */
+ * frontends then offer only what the kernel takes (kp_tls_suites_for()). */
 static bool probe_ktls(const struct kp_config *cfg)
 {
     char err[512], takes[256], lacks[256];
@@ -215,7 +215,7 @@ static bool probe_ktls(const struct kp_config *cfg)
     }
     log_warn("kernel TLS lacks %s: with ktls = required these are not offered", lacks);
     for (size_t f = 0; f < cfg->n_frontends; f++)
-        if (tls_suites_for(cfg, &cfg->frontends[f], suites) == 0) {
+        if (kp_tls_suites_for(cfg, &cfg->frontends[f], suites) == 0) {
             log_err("frontend %s: ktls = required, but the kernel takes none of its suites",
                     cfg->frontends[f].name);
             exit(EX_UNAVAILABLE);
@@ -407,7 +407,7 @@ int main(int argc, char **argv)
         return KP_EX_CONFIG;
     }
     privs_warn_exposed_keys(cfg);
-    if (tls_global_init(err, sizeof err) != 0) {
+    if (kp_tls_global_init(err, sizeof err) != 0) {
         log_err("%s", err);
         return EX_OSERR;
     }

@@ -91,7 +91,7 @@ static ssize_t shutdown_dst(struct conn *c, struct dir *d, char *reason, size_t 
         return fail(reason, len, "sending close_notify");
     }
     if (!is_c2b(c, d) && !c->ktls)
-        tls_close_notify(c->tls);
+        kp_tls_close_notify(c->tls);
     shutdown(dst_fd(c, d), SHUT_WR);
     return 0;
 }
@@ -108,7 +108,7 @@ static ssize_t send_key_update(struct conn *c, char *reason, size_t len)
     if (!c->key_update_due || c->b2c.done)
         return 0;
     r = rekey_tx(c->rekey, c->cfd, reason, len);
-    tls_wipe_stack(); /* the derivation's stack frames */
+    kp_tls_wipe_stack(); /* the derivation's stack frames */
     if (r > 0)
         return wait_on(&c->b2c, 1, EV_WRITE);
     if (r < 0)
@@ -137,7 +137,7 @@ static ssize_t key_update(struct conn *c, unsigned request, char *reason, size_t
         return IO_FAIL;
     }
     n = rekey_rx(c->rekey, c->cfd, reason, len);
-    tls_wipe_stack();
+    kp_tls_wipe_stack();
     if (n != 0)
         return IO_FAIL;
     metrics_key_update(false);
@@ -294,7 +294,7 @@ static ssize_t tls_result(struct conn *c, struct dir *d, enum tls_step step, cha
 
     if (step == TLS_WANT_READ || step == TLS_WANT_WRITE)
         return wait_on(d, 1, step == TLS_WANT_READ ? EV_READ : EV_WRITE);
-    tls_last_error(c->tls, msg, sizeof msg);
+    kp_tls_last_error(c->tls, msg, sizeof msg);
     snprintf(reason, len, "%s: %s", what, msg);
     return IO_FAIL;
 }
@@ -308,7 +308,7 @@ static ssize_t user_fill(struct conn *c, struct dir *d, char *reason, size_t len
         return fail(reason, len, "allocating a buffer");
     d->off = 0;
     if (is_c2b(c, d)) {
-        n = tls_read(c->tls, d->buf, FALLBACK_BUF, &step);
+        n = kp_tls_read(c->tls, d->buf, FALLBACK_BUF, &step);
         return n >= 0 ? n : tls_result(c, d, step, reason, len, "TLS read from the client");
     }
     n = recv(c->bfd, d->buf, FALLBACK_BUF, 0);
@@ -332,7 +332,7 @@ static ssize_t user_drain(struct conn *c, struct dir *d, char *reason, size_t le
         if (n < 0)
             return fail(reason, len, "writing to the backend");
     } else {
-        n = tls_write(c->tls, d->buf + d->off, d->pending, &step);
+        n = kp_tls_write(c->tls, d->buf + d->off, d->pending, &step);
         if (n < 0)
             return tls_result(c, d, step, reason, len, "TLS write to the client");
     }

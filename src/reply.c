@@ -111,7 +111,7 @@ static ssize_t send_body(struct conn *c, enum reply_kind kind)
         n = (ssize_t)(sizeof h2_goaway - c->reply_off);
         memcpy(buf, h2_goaway + c->reply_off, (size_t)n);
     }
-    n = tls_write(c->tls, buf, (size_t)n, &step);
+    n = kp_tls_write(c->tls, buf, (size_t)n, &step);
     if (n < 0 && (step == TLS_WANT_WRITE || step == TLS_WANT_READ))
         errno = EAGAIN;
     return n;
@@ -150,7 +150,7 @@ int reply_send(struct conn *c, char *reason, size_t len)
             return -1;
         }
     } else {
-        tls_close_notify(c->tls);
+        kp_tls_close_notify(c->tls);
     }
     shutdown(c->cfd, SHUT_WR);
     return 1;
@@ -165,7 +165,7 @@ int reply_drain(struct conn *c)
         char scratch[4096];
         enum tls_step step;
 
-        n = tls_read(c->tls, scratch, sizeof scratch, &step);
+        n = kp_tls_read(c->tls, scratch, sizeof scratch, &step);
         return n > 0 || (n < 0 && step != TLS_FAILED) ? 0 : 1;
     }
     /* kTLS: into a pipe and on to /dev/null, still without a user-space copy. */

@@ -53,7 +53,7 @@ struct tls_session {
     char client_cn[128];
     int client_verified;        /* a client certificate was presented and verified */
     const char *refused;        /* why the SNI callback refused the client, for the log */
-    int last_error;             /* of tls_read / tls_write, for logs */
+    int last_error;             /* of kp_tls_read / kp_tls_write, for logs */
     unsigned tickets_sent;      /* TLS 1.3: records already sent under the application key */
 };
 
@@ -75,7 +75,7 @@ static const struct {
     { 0xCCA8, KP_CHACHA20_POLY1305, "ECDHE-RSA-CHACHA20-POLY1305" },
 };
 
-void tls_mbed_error(char *err, size_t errlen, const char *what, int ret)
+void kp_tls_mbed_error(char *err, size_t errlen, const char *what, int ret)
 {
     char msg[128];
 
@@ -83,7 +83,7 @@ void tls_mbed_error(char *err, size_t errlen, const char *what, int ret)
     snprintf(err, errlen, "%s: %s (-0x%04x)", what, msg, (unsigned)-ret);
 }
 
-int tls_global_init(char *err, size_t errlen)
+int kp_tls_global_init(char *err, size_t errlen)
 {
     psa_status_t st = psa_crypto_init();
 
@@ -138,8 +138,8 @@ static bool suite_allowed(const struct kp_config *cfg, const struct kp_frontend 
             ktls_kernel_takes(version, cipher));
 }
 
-size_t tls_suites_for(const struct kp_config *cfg, const struct kp_frontend *fe,
-                      int out[TLS_MAX_SUITES + 1])
+size_t kp_tls_suites_for(const struct kp_config *cfg, const struct kp_frontend *fe,
+                         int out[TLS_MAX_SUITES + 1])
 {
     size_t n = 0;
 
@@ -159,7 +159,7 @@ size_t tls_suites_for(const struct kp_config *cfg, const struct kp_frontend *fe,
 static void frontend_fill_lists(struct tls_frontend *tf, const struct kp_config *cfg,
                                 const struct kp_frontend *fe)
 {
-    tls_suites_for(cfg, fe, tf->suites);
+    kp_tls_suites_for(cfg, fe, tf->suites);
     for (size_t i = 0; i < fe->n_groups; i++)
         tf->groups[i] = fe->groups[i];
     tf->groups[fe->n_groups] = 0;
@@ -178,7 +178,7 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
     ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
                                       MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) {
-        tls_mbed_error(err, errlen, "mbedtls_ssl_config_defaults", ret);
+        kp_tls_mbed_error(err, errlen, "mbedtls_ssl_config_defaults", ret);
         return -1;
     }
     mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &tf->drbg);
@@ -195,7 +195,7 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
                     errlen) != 0)
         return -1;
     if (fe->n_alpn > 0 && (ret = mbedtls_ssl_conf_alpn_protocols(conf, tf->alpn)) != 0) {
-        tls_mbed_error(err, errlen, "mbedtls_ssl_conf_alpn_protocols", ret);
+        kp_tls_mbed_error(err, errlen, "mbedtls_ssl_conf_alpn_protocols", ret);
         return -1;
     }
     mbedtls_ssl_conf_sni(conf, sni_callback, tf);
@@ -205,7 +205,7 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
             char what[512];
             snprintf(what, sizeof what, "%s:%d: cannot load client_ca %s", cfg->file, fe->line,
                      fe->client_ca);
-            tls_mbed_error(err, errlen, what, ret);
+            kp_tls_mbed_error(err, errlen, what, ret);
             return -1;
         }
         mbedtls_ssl_conf_ca_chain(conf, &tf->ca, NULL);
@@ -218,13 +218,13 @@ static int frontend_setup_conf(struct tls_frontend *tf, const struct kp_config *
     /* The default certificate; SNI may replace it per handshake. */
     ret = certstore_set_default(tf->certs, conf);
     if (ret != 0) {
-        tls_mbed_error(err, errlen, "mbedtls_ssl_conf_own_cert", ret);
+        kp_tls_mbed_error(err, errlen, "mbedtls_ssl_conf_own_cert", ret);
         return -1;
     }
     return 0;
 }
 
-void tls_frontend_check_routes(const struct tls_frontend *tf, const struct kp_config *cfg)
+void kp_tls_frontend_check_routes(const struct tls_frontend *tf, const struct kp_config *cfg)
 {
     const struct kp_frontend *fe = tf->fe;
 
@@ -238,8 +238,8 @@ void tls_frontend_check_routes(const struct tls_frontend *tf, const struct kp_co
                      fe->routes[i].sni, fe->routes[i].backend->name);
 }
 
-struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct kp_frontend *fe,
-                                      char *err, size_t errlen)
+struct tls_frontend *kp_tls_frontend_new(const struct kp_config *cfg,
+                                         const struct kp_frontend *fe, char *err, size_t errlen)
 {
     static const char pers[] = "ktlsproxy";
     struct tls_frontend *tf = calloc(1, sizeof *tf);
@@ -258,7 +258,7 @@ struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct 
     ret = mbedtls_ctr_drbg_seed(&tf->drbg, mbedtls_entropy_func, &tf->entropy,
                                 (const unsigned char *)pers, sizeof pers - 1);
     if (ret != 0) {
-        tls_mbed_error(err, errlen, "mbedtls_ctr_drbg_seed", ret);
+        kp_tls_mbed_error(err, errlen, "mbedtls_ctr_drbg_seed", ret);
         goto fail;
     }
     tf->certs = certstore_load(fe, cfg->file, &tf->drbg, err, errlen);
@@ -268,11 +268,11 @@ struct tls_frontend *tls_frontend_new(const struct kp_config *cfg, const struct 
         goto fail;
     return tf;
 fail:
-    tls_frontend_free(tf);
+    kp_tls_frontend_free(tf);
     return NULL;
 }
 
-void tls_frontend_free(struct tls_frontend *tf)
+void kp_tls_frontend_free(struct tls_frontend *tf)
 {
     if (tf == NULL)
         return;
@@ -354,7 +354,7 @@ static void set_cork(int fd, int on)
     setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
 }
 
-struct tls_session *tls_session_new(struct tls_frontend *tf, int fd, char *err, size_t errlen)
+struct tls_session *kp_tls_session_new(struct tls_frontend *tf, int fd, char *err, size_t errlen)
 {
     struct tls_session *s = calloc(1, sizeof *s);
     int ret;
@@ -368,8 +368,8 @@ struct tls_session *tls_session_new(struct tls_frontend *tf, int fd, char *err, 
     mbedtls_ssl_init(&s->ssl);
     ret = mbedtls_ssl_setup(&s->ssl, &tf->conf);
     if (ret != 0) {
-        tls_mbed_error(err, errlen, "mbedtls_ssl_setup", ret);
-        tls_session_free(s);
+        kp_tls_mbed_error(err, errlen, "mbedtls_ssl_setup", ret);
+        kp_tls_session_free(s);
         return NULL;
     }
     mbedtls_ssl_set_user_data_p(&s->ssl, s); /* for sni_callback */
@@ -381,7 +381,7 @@ struct tls_session *tls_session_new(struct tls_frontend *tf, int fd, char *err, 
     return s;
 }
 
-void tls_session_free(struct tls_session *s)
+void kp_tls_session_free(struct tls_session *s)
 {
     if (s == NULL)
         return;
@@ -407,7 +407,7 @@ static void copy_client_cn(struct tls_session *s)
         }
 }
 
-enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen)
+enum tls_step kp_tls_handshake(struct tls_session *s, char *err, size_t errlen)
 {
     int ret;
 
@@ -435,11 +435,11 @@ enum tls_step tls_handshake(struct tls_session *s, char *err, size_t errlen)
     if (s->refused != NULL)
         snprintf(err, errlen, "handshake failed: %s", s->refused);
     else
-        tls_mbed_error(err, errlen, "handshake failed", ret);
+        kp_tls_mbed_error(err, errlen, "handshake failed", ret);
     return TLS_FAILED;
 }
 
-enum kp_hs_failure tls_handshake_failure(const struct tls_session *s)
+enum kp_hs_failure kp_tls_handshake_failure(const struct tls_session *s)
 {
     switch (s->last_error) {
     case MBEDTLS_ERR_SSL_CONN_EOF:
@@ -454,7 +454,7 @@ enum kp_hs_failure tls_handshake_failure(const struct tls_session *s)
     }
 }
 
-void tls_session_info(struct tls_session *s, struct tls_info *info)
+void kp_tls_session_info(struct tls_session *s, struct tls_info *info)
 {
     const char *alpn = mbedtls_ssl_get_alpn_protocol(&s->ssl);
 
@@ -475,7 +475,7 @@ void tls_session_info(struct tls_session *s, struct tls_info *info)
     info->client_verified = s->client_verified;
 }
 
-int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err, size_t errlen)
+int kp_tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err, size_t errlen)
 {
     uint16_t version = (uint16_t)mbedtls_ssl_get_version_number(&s->ssl);
     uint16_t suite = (uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(&s->ssl);
@@ -506,14 +506,14 @@ int tls_export_keys(struct tls_session *s, struct kp_ktls_keys *keys, char *err,
  * schedule, seen in tests/integration/proofs.sh) keep copies of derived keys
  * after they return.  Called right after the handshake returned, from the
  * frame that called it, this overwrites the stack the handshake used. */
-__attribute__((noinline)) void tls_wipe_stack(void)
+__attribute__((noinline)) void kp_tls_wipe_stack(void)
 {
     unsigned char area[TLS_STACK_WIPE];
 
     mbedtls_platform_zeroize(area, sizeof area);
 }
 
-struct kp_rekey *tls_rekey_new(struct tls_session *s, double now)
+struct kp_rekey *kp_tls_rekey_new(struct tls_session *s, double now)
 {
     uint16_t suite = (uint16_t)mbedtls_ssl_get_ciphersuite_id_from_ssl(&s->ssl);
     uint16_t version, cipher;
@@ -527,7 +527,7 @@ struct kp_rekey *tls_rekey_new(struct tls_session *s, double now)
                      s->secrets.secret_len, now);
 }
 
-void tls_forget_secrets(struct tls_session *s)
+void kp_tls_forget_secrets(struct tls_session *s)
 {
     ktls_secrets_wipe(&s->secrets);
 }
@@ -545,27 +545,27 @@ static ssize_t io_result(struct tls_session *s, int ret, enum tls_step *step)
     return -1;
 }
 
-ssize_t tls_read(struct tls_session *s, void *buf, size_t len, enum tls_step *step)
+ssize_t kp_tls_read(struct tls_session *s, void *buf, size_t len, enum tls_step *step)
 {
     return io_result(s, mbedtls_ssl_read(&s->ssl, buf, len), step);
 }
 
-ssize_t tls_write(struct tls_session *s, const void *buf, size_t len, enum tls_step *step)
+ssize_t kp_tls_write(struct tls_session *s, const void *buf, size_t len, enum tls_step *step)
 {
     return io_result(s, mbedtls_ssl_write(&s->ssl, buf, len), step);
 }
 
-void tls_last_error(struct tls_session *s, char *buf, size_t len)
+void kp_tls_last_error(struct tls_session *s, char *buf, size_t len)
 {
-    tls_mbed_error(buf, len, "mbedTLS", s->last_error);
+    kp_tls_mbed_error(buf, len, "mbedTLS", s->last_error);
 }
 
-void tls_close_notify(struct tls_session *s)
+void kp_tls_close_notify(struct tls_session *s)
 {
     mbedtls_ssl_close_notify(&s->ssl);
 }
 
-size_t tls_pending(struct tls_session *s)
+size_t kp_tls_pending(struct tls_session *s)
 {
     return mbedtls_ssl_get_bytes_avail(&s->ssl);
 }

@@ -41,9 +41,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
              "alpn = h2, http/1.1\nclient_verify = optional\nclient_ca = %s/ec.pem\n"
              "route = sni:*.wild.test alpn:h2 b\nbackend = b\n[backend b]\naddress = 127.0.0.1:2\n",
              FUZZ_DIR, FUZZ_DIR, FUZZ_DIR, FUZZ_DIR, FUZZ_DIR);
-    if (tls_global_init(err, sizeof err) != 0 ||
+    if (kp_tls_global_init(err, sizeof err) != 0 ||
         (cfg = config_load_buffer("fuzz", ini, strlen(ini), err, sizeof err)) == NULL ||
-        (tf = tls_frontend_new(cfg, &cfg->frontends[0], err, sizeof err)) == NULL) {
+        (tf = kp_tls_frontend_new(cfg, &cfg->frontends[0], err, sizeof err)) == NULL) {
         fprintf(stderr, "fuzz_handshake: %s\n", err);
         abort();
     }
@@ -65,10 +65,10 @@ static void finished(struct tls_session *s)
     struct kp_ktls_keys keys;
     char err[256];
 
-    tls_session_info(s, &info);
+    kp_tls_session_info(s, &info);
     assert(info.sni == NULL || strlen(info.sni) <= 253);
     backend_route(&cfg->frontends[0], info.sni, info.alpn);
-    if (tls_export_keys(s, &keys, err, sizeof err) == 0)
+    if (kp_tls_export_keys(s, &keys, err, sizeof err) == 0)
         ktls_keys_wipe(&keys);
 }
 
@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0)
         abort();
-    s = tls_session_new(tf, sv[0], err, sizeof err);
+    s = kp_tls_session_new(tf, sv[0], err, sizeof err);
     assert(s != NULL);
     for (int step = 0; step < 64; step++) {
         if (off < size) {
@@ -91,14 +91,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             shutdown(sv[1], SHUT_WR);
         }
-        enum tls_step r = tls_handshake(s, err, sizeof err);
+        enum tls_step r = kp_tls_handshake(s, err, sizeof err);
         drain(sv[1]);
         if (r == TLS_DONE)
             finished(s);
         if (r == TLS_DONE || r == TLS_FAILED)
             break;
     }
-    tls_session_free(s);
+    kp_tls_session_free(s);
     close(sv[0]);
     close(sv[1]);
     return 0;

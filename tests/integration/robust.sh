@@ -180,7 +180,7 @@ PY
 
     # ---- a failed handshake leaves no secret ----
     # Seen failing (2026-11-24) both ways it can break: without the zeroize in
-    # tls_session_free, and without the stack wipe after a failed handshake step
+    # kp_tls_session_free, and without the stack wipe after a failed handshake step
     # while a copy of the secret sat deep in a stack frame (planted on purpose in
     # export_keys: mbedTLS's own frames there are overwritten by later calls).
     read -r got suite < <(timeout $((10 * SLOW)) "$PYTHON" "$TOOLS/tls13_raw.py" 127.0.0.1 \

@@ -526,7 +526,7 @@ static int group_setup(void **state)
 
     (void)state;
     log_init(KP_LOG_STDERR, KP_LOG_ERR);
-    assert_int_equal(tls_global_init(err, sizeof err), 0);
+    assert_int_equal(kp_tls_global_init(err, sizeof err), 0);
     snprintf(ca_file, sizeof ca_file, "%s/tests/fuzz/ec.pem", top_srcdir());
     mbedtls_entropy_init(&entropy);
     mbedtls_ctr_drbg_init(&drbg);

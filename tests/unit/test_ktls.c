@@ -144,12 +144,12 @@ static void required_offers_only_what_the_kernel_takes(void **state)
     int suites[TLS_MAX_SUITES + 1];
 
     (void)state;
-    assert_int_equal(tls_suites_for(req, &req->frontends[0], suites), 9);
+    assert_int_equal(kp_tls_suites_for(req, &req->frontends[0], suites), 9);
     ktls_use_caps(&no_chacha);
-    assert_int_equal(tls_suites_for(req, &req->frontends[0], suites), 6);
+    assert_int_equal(kp_tls_suites_for(req, &req->frontends[0], suites), 6);
     assert_false(has(suites, 0x1303) || has(suites, 0xCCA8) || has(suites, 0xCCA9));
     assert_true(has(suites, 0x1301) && has(suites, 0xC02F) && has(suites, 0xC030));
-    assert_int_equal(tls_suites_for(aut, &aut->frontends[0], suites), 9);
+    assert_int_equal(kp_tls_suites_for(aut, &aut->frontends[0], suites), 9);
     assert_true(has(suites, 0x1303));
     config_free(req);
     config_free(aut);
@@ -162,10 +162,10 @@ static void required_with_nothing_left(void **state)
     int suites[TLS_MAX_SUITES + 1];
 
     (void)state;
-    assert_int_equal(tls_suites_for(cfg, &cfg->frontends[0], suites), 1);
+    assert_int_equal(kp_tls_suites_for(cfg, &cfg->frontends[0], suites), 1);
     assert_int_equal(suites[0], 0x1303);
     ktls_use_caps(&no_tls13);
-    assert_int_equal(tls_suites_for(cfg, &cfg->frontends[0], suites), 0);
+    assert_int_equal(kp_tls_suites_for(cfg, &cfg->frontends[0], suites), 0);
     config_free(cfg);
 }
 

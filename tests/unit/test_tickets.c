@@ -126,7 +126,7 @@ static void handshake_both(struct client *c, struct tls_session *s)
                 fail_msg("client handshake: -0x%04x", (unsigned)-ret);
         }
         if (!sdone) {
-            enum tls_step step = tls_handshake(s, err, sizeof err);
+            enum tls_step step = kp_tls_handshake(s, err, sizeof err);
             if (step == TLS_FAILED)
                 fail_msg("server handshake: %s", err);
             sdone = step == TLS_DONE;
@@ -189,14 +189,14 @@ static void one_connection(struct tls_frontend *tf, int version, mbedtls_ssl_ses
     int sv[2];
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    s = tls_session_new(tf, sv[0], err, sizeof err);
+    s = kp_tls_session_new(tf, sv[0], err, sizeof err);
     assert_non_null(s);
     client_start(&c, sv[1], version);
     mbedtls_ssl_set_export_keys_cb(&c.ssl, client_export, NULL);
     if (session != NULL && session_used)
         assert_int_equal(mbedtls_ssl_set_session(&c.ssl, session), 0);
     handshake_both(&c, s);
-    assert_int_equal(tls_export_keys(s, &keys, err, sizeof err), 0);
+    assert_int_equal(kp_tls_export_keys(s, &keys, err, sizeof err), 0);
     *tx = be64(keys.tx.gcm128.rec_seq);
     *rx = be64(keys.rx.gcm128.rec_seq);
     *tickets = client_count_tickets(&c);
@@ -206,7 +206,7 @@ static void one_connection(struct tls_frontend *tf, int version, mbedtls_ssl_ses
         assert_int_equal(mbedtls_ssl_get_session(&c.ssl, session), 0);
         session_used = 1;
     }
-    tls_session_free(s);
+    kp_tls_session_free(s);
     client_free(&c);
     close(sv[0]);
     close(sv[1]);
@@ -224,7 +224,7 @@ static void tls13_count(unsigned n)
 
     snprintf(extra, sizeof extra, "ciphers = AES-128-GCM\ntls13_tickets = %u", n);
     cfg = config_with("1.3", extra);
-    tf = tls_frontend_new(cfg, &cfg->frontends[0], err, sizeof err);
+    tf = kp_tls_frontend_new(cfg, &cfg->frontends[0], err, sizeof err);
     assert_non_null(tf);
     mbedtls_ssl_session_init(&session);
     session_used = 0;
@@ -242,7 +242,7 @@ static void tls13_count(unsigned n)
         assert_int_equal(rx, 0);
     }
     mbedtls_ssl_session_free(&session);
-    tls_frontend_free(tf);
+    kp_tls_frontend_free(tf);
     config_free(cfg);
 }
 
@@ -262,7 +262,7 @@ static void test_tls12_ticket_keeps_seq_one(void **state)
     unsigned char first[sizeof client_master];
 
     (void)state;
-    tf = tls_frontend_new(cfg, &cfg->frontends[0], err, sizeof err);
+    tf = kp_tls_frontend_new(cfg, &cfg->frontends[0], err, sizeof err);
     assert_non_null(tf);
     mbedtls_ssl_session_init(&session);
     session_used = 0;
@@ -276,7 +276,7 @@ static void test_tls12_ticket_keeps_seq_one(void **state)
     }
     assert_memory_equal(first, client_master, sizeof first);  /* it did resume */
     mbedtls_ssl_session_free(&session);
-    tls_frontend_free(tf);
+    kp_tls_frontend_free(tf);
     config_free(cfg);
 }
 
@@ -296,7 +296,7 @@ static void key_file_error(const char *content, const char *want)
     fclose(f);
     snprintf(extra, sizeof extra, "ticket_key_file = %s", path);
     cfg = config_with("1.2 1.3", extra);
-    tf = tls_frontend_new(cfg, &cfg->frontends[0], err, sizeof err);
+    tf = kp_tls_frontend_new(cfg, &cfg->frontends[0], err, sizeof err);
     assert_null(tf);
     snprintf(expected, sizeof expected, "test.ini:6: ticket_key_file %s: %s", path, want);
     assert_string_equal(err, expected);
@@ -339,9 +339,9 @@ static void test_shared_key_file(void **state)
     a = config_with("1.2", extra);
     b = config_with("1.2", extra);
     c = config_with("1.2", "");
-    ta = tls_frontend_new(a, &a->frontends[0], err, sizeof err);
-    tb = tls_frontend_new(b, &b->frontends[0], err, sizeof err);
-    tc = tls_frontend_new(c, &c->frontends[0], err, sizeof err);
+    ta = kp_tls_frontend_new(a, &a->frontends[0], err, sizeof err);
+    tb = kp_tls_frontend_new(b, &b->frontends[0], err, sizeof err);
+    tc = kp_tls_frontend_new(c, &c->frontends[0], err, sizeof err);
     assert_true(ta && tb && tc);
     mbedtls_ssl_session_init(&session);
     session_used = 0;
@@ -352,9 +352,9 @@ static void test_shared_key_file(void **state)
     one_connection(tc, MBEDTLS_SSL_VERSION_TLS1_2, &session, &tx, &rx, &got);
     assert_memory_not_equal(first, client_master, sizeof first); /* C could not */
     mbedtls_ssl_session_free(&session);
-    tls_frontend_free(ta);
-    tls_frontend_free(tb);
-    tls_frontend_free(tc);
+    kp_tls_frontend_free(ta);
+    kp_tls_frontend_free(tb);
+    kp_tls_frontend_free(tc);
     config_free(a);
     config_free(b);
     config_free(c);
@@ -392,8 +392,8 @@ static void test_reload_rotates(void **state)
     a = config_with("1.2", extra);
     snprintf(extra, sizeof extra, "ticket_key_file = %s", path2);
     b = config_with("1.2", extra);
-    ta = tls_frontend_new(a, &a->frontends[0], err, sizeof err);
-    tb = tls_frontend_new(b, &b->frontends[0], err, sizeof err);
+    ta = kp_tls_frontend_new(a, &a->frontends[0], err, sizeof err);
+    tb = kp_tls_frontend_new(b, &b->frontends[0], err, sizeof err);
     assert_true(ta && tb);
     mbedtls_ssl_session_init(&old);
     mbedtls_ssl_session_init(&fresh);
@@ -426,8 +426,8 @@ static void test_reload_rotates(void **state)
 
     mbedtls_ssl_session_free(&old);
     mbedtls_ssl_session_free(&fresh);
-    tls_frontend_free(ta);
-    tls_frontend_free(tb);
+    kp_tls_frontend_free(ta);
+    kp_tls_frontend_free(tb);
     config_free(a);
     config_free(b);
 }
@@ -457,7 +457,7 @@ int main(void)
     };
     char err[256];
 
-    if (tls_global_init(err, sizeof err) != 0) {
+    if (kp_tls_global_init(err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
