@@ -296,12 +296,21 @@ struct worker *worker_new(unsigned id, struct shared *sh, char *err, size_t errl
     return w;
 }
 
+bool worker_loop_returned(struct worker *w)
+{
+    if (!w->lp.renew)
+        return false;
+    renew_loop(w);
+    return true;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
 
-    while (ev_run(worker_loop(w), 0), w->lp.renew)
-        renew_loop(w);
+    do
+        ev_run(worker_loop(w), 0);
+    while (worker_loop_returned(w));
     return NULL;
 }
 

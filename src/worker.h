@@ -68,6 +68,12 @@ static inline struct ev_loop *worker_loop(const struct worker *w)
     return w->lp.ev;
 }
 
+/* On the worker's thread, after ev_run returned: true if it returned so that
+ * the loop be replaced (trim_cb), which this did unless a connection arrived
+ * in the same turn (run the loop again either way); false when the worker is
+ * finished.  The worker thread loops on it; tests turning the loop call it. */
+bool worker_loop_returned(struct worker *w);
+
 /* From conn.c: a connection ended; its slot is free again. */
 void worker_conn_closed(struct worker *w);
 

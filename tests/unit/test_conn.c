@@ -683,6 +683,66 @@ static void test_happy_path(void **state)
     assert_all_released(r);
 }
 
+/* A connection arriving in the turn in which the idle worker asked to replace
+ * its grown loop (trim_cb runs first, then the accept) keeps the old loop: its
+ * watchers are on it (worker.c renew_loop).  It works, and once it has gone
+ * the loop is replaced.  Replaced under it, the connection's watchers would
+ * belong to a destroyed loop: the handshake would never finish. */
+static void arrive_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)revents;
+    ev_io_stop(loop, io);
+    client_new(io->data, 0, "up.wild.test");
+}
+
+static void test_loop_kept_for_a_connection_of_the_same_turn(void **state)
+{
+    struct rig *r = *state;
+    struct timespec past_trim = { 1, 200000000 }; /* TRIM_SECONDS (1 s) and a margin */
+    struct ev_loop *old;
+    unsigned char got[5];
+    ev_io arrive;
+    int p[2];
+
+    /* As worker_start() would: the wake-up watcher is what tells trim_cb the
+     * worker is not stopping.  Its eventfd is the worker's from now on. */
+    ev_async_start(worker_loop(r->w), &r->w->wake);
+    r->fds = count_fds();
+    kp_loop_saw_fd(&r->w->lp, 4096); /* the loop watched fds this high: a peak */
+    client_free(client_new(r, 0, "up.wild.test")); /* one that leaves at once */
+    wait_released(r);                /* the worker is idle: trim is armed */
+    nanosleep(&past_trim, NULL);     /* trim is due, unseen */
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    ev_io_init(&arrive, arrive_cb, p[0], EV_READ);
+    arrive.data = r;
+    ev_io_start(worker_loop(r->w), &arrive);
+    old = worker_loop(r->w);
+    ev_run(old, EVRUN_NOWAIT); /* libev calls the timer, then the fd watcher */
+    close(p[0]);
+    close(p[1]);
+    assert_true(r->w->lp.renew);      /* trim_cb asked first ... */
+    assert_int_equal(n_conns(r), 1);  /* ... and the connection came after it */
+    assert_true(worker_loop_returned(r->w));
+    assert_ptr_equal(worker_loop(r->w), old);
+    assert_false(r->w->lp.renew);
+
+    client_handshake(r, &r->cl[0]);
+    wait_state(r, CONN_PUMPING);
+    r->backend = backend_accept(r, r->up);
+    assert_int_equal(write(r->backend, "world", 5), 5);
+    assert_int_equal(client_read(r, &r->cl[0], got, 5, false), 5);
+    assert_memory_equal(got, "world", 5);
+    client_close(&r->cl[0]);
+    backend_close(r);
+    wait_released(r);
+    turn_until(r, now() + past_trim.tv_sec + past_trim.tv_nsec / 1e9);
+    assert_true(r->w->lp.renew);
+    assert_true(worker_loop_returned(r->w));
+    assert_true(worker_loop(r->w) != old);
+    assert_all_released(r);
+}
+
 /* A client that sends nothing is closed at handshake_timeout, not before,
  * even when it is started late in a burst: the loop's clock then lags (here
  * by 0.2 s, as after a few slow handshake steps in one accept callback). */
@@ -951,6 +1011,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connected_while_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activity_defers_idle_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loop_kept_for_a_connection_of_the_same_turn, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
