@@ -2,7 +2,8 @@
 # Observability: the access line, the client address in log lines, the rate
 # limit on repeated warnings, and the metrics of the admin listener checked
 # against known traffic (and by promtool); in the kTLS VM the pipes behind
-# them: big ones for a bulk download, small ones past the user's pipe budget,
+# them: big ones for a bulk download, no more than the process's bound of them
+# for many, small ones past the user's pipe budget,
 # default ones where the budget has no room for a big one.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,6 +49,9 @@ handshake_timeout = 1s
 listen = 127.0.0.1:$BULK_PORT
 cert = $T/ec.pem $T/ec.key
 backend = bulkbe
+# many_bulk starts 40 clients at once: under the VM's emulation their handshakes
+# take longer than the default 10 s.
+handshake_timeout = 120s
 
 [backend be]
 address = 127.0.0.1:$BE_PORT
@@ -187,6 +191,67 @@ big_pipes() {
         [ "$(value ktlsproxy_pipes_big_open)" -ge 1 ]
 }
 
+# ---- more bulk transfers than big pipes (kTLS VM) ----
+# The process keeps at most 32 big pipes (PIPE_BIG_MAX, pipe_pool.h).  $MANY
+# clients stop reading in mid-download (each behind a reader that waits for
+# $T/go), so every transfer holds its pipe at once: 32 of them big, the rest
+# of the default size, and every download arrives intact when the readers
+# go on.  Socket buffers are held at 64 KiB meanwhile, or a stalled client's
+# autotuned buffers would take in all $BULK bytes and hand the pipe back.
+MANY=40
+stalled_download() { # N: download $BULK bytes, reading only once $T/go exists
+    timeout 300 openssl s_client -connect 127.0.0.1:$BULK_PORT -servername ec.test -quiet \
+        </dev/null 2>"$T/many$1.err" |
+        { while [ ! -e "$T/go" ]; do sleep 0.2; done; cat >"$T/many$1.bin"; }
+}
+big_pipes_held() { # $MANY connections open and the bound reached, or give up after 120 s
+    local end=$((SECONDS + 120))
+    while [ $SECONDS -lt $end ]; do
+        metrics >"$T/metrics.txt"
+        [ "$(value 'ktlsproxy_connections_open{frontend="bulk"}')" -ge $MANY ] &&
+            [ "$(value ktlsproxy_pipes_big_open)" -ge 32 ] && return 0
+        sleep 0.5
+    done
+    echo "# gave up after 120 s: connections_open $(value 'ktlsproxy_connections_open{frontend="bulk"}')," \
+        "pipes_open $(value ktlsproxy_pipes_open), pipes_big_open $(value ktlsproxy_pipes_big_open)"
+    return 1
+}
+all_intact() {
+    local i want
+    want=$("$KP_BACKEND" --gen $BULK | sha256sum)
+    for i in $(seq 1 $MANY); do
+        [ "$(sha256sum <"$T/many$i.bin")" = "$want" ] ||
+            { echo "# download $i: $(wc -c <"$T/many$i.bin") bytes, not intact"; return 1; }
+    done
+}
+many_bulk() {
+    local rmem wmem i pids=() seen=
+    rmem=$(sysctl -n net.ipv4.tcp_rmem) wmem=$(sysctl -n net.ipv4.tcp_wmem)
+    sysctl -q -w net.ipv4.tcp_rmem="4096 65536 65536" net.ipv4.tcp_wmem="4096 65536 65536"
+    rm -f "$T/go"
+    for i in $(seq 1 $MANY); do
+        stalled_download $i &
+        pids+=($!)
+    done
+    # None can finish before $T/go: $BULK bytes do not fit in the buffers.
+    check "$MANY bulk transfers under way at once, 32 big pipes in use" big_pipes_held
+    for i in 1 2 3 4 5; do
+        metrics >"$T/metrics.txt"
+        seen+=" $(value ktlsproxy_pipes_big_open)"
+        sleep 0.2
+    done
+    echo "# $MANY stalled transfers: pipes_big_open$seen"
+    check "big pipes: pipes_big_open stays at the bound, 32, while $MANY transfers wait" \
+        [ "$(echo $seen | tr ' ' '\n' | sort -u)" = 32 ]
+    touch "$T/go"
+    wait "${pids[@]}"
+    sysctl -q -w net.ipv4.tcp_rmem="$rmem" net.ipv4.tcp_wmem="$wmem"
+    check "big pipes: all $MANY downloads of $BULK bytes intact" all_intact
+    metrics >"$T/metrics.txt"
+    check "big pipes: at most 8 idle per worker afterwards (2 workers)" \
+        [ "$(value ktlsproxy_pipes_big_open)" -le 16 ]
+}
+
 # ---- a user past fs.pipe-user-pages-soft (kTLS VM) ----
 # Linux then makes every new pipe of that user 2 pages instead of 16, which
 # costs CPU per byte spliced; the daemon must still move every byte, say so
@@ -242,6 +307,7 @@ if [ "$IN_VM" = 1 ]; then
     check "pipes_open: the spliced transfers left pipes in the pool" \
         [ "$(value ktlsproxy_pipes_open)" -ge 1 ]
     big_pipes
+    many_bulk
     check "daemon stops cleanly" stop_proxy
     pipe_budget_spent
     big_pipe_refused
