@@ -165,12 +165,17 @@ check "build_info names the mbedTLS version" \
     grep -qE '^ktlsproxy_build_info\{version="[^"]+",mbedtls="[0-9]+\.[0-9]+\.[0-9]+"\} 1$' "$T/metrics.txt"
 
 # ---- big pipes for bulk transfers (kTLS VM) ----
+BULK_SHA=$("$KP_BACKEND" --gen $BULK | sha)
+bulk_client() { # SECONDS NAME: a client of frontend bulk, the download on stdout
+    timeout "$1" openssl s_client -connect 127.0.0.1:$BULK_PORT -servername ec.test -quiet \
+        </dev/null 2>"$T/$2.err"
+}
+bulk_intact() { [ "$(sha <"$T/$1.bin")" = "$BULK_SHA" ]; } # NAME
 # bulk_download NAME: one client downloads $BULK bytes through frontend bulk;
 # true if they arrived intact.
 bulk_download() {
-    timeout 120 openssl s_client -connect 127.0.0.1:$BULK_PORT -servername ec.test -quiet \
-        </dev/null >"$T/$1.bin" 2>"$T/$1.err"
-    [ "$(sha256sum <"$T/$1.bin")" = "$("$KP_BACKEND" --gen $BULK | sha256sum)" ]
+    bulk_client 120 "$1" >"$T/$1.bin"
+    bulk_intact "$1"
 }
 # The responses of $DOWN bytes took no big pipe; a download of $BULK bytes
 # grows its pipe after the first fill (pipe_pool.h): one splice then moves
@@ -200,8 +205,7 @@ big_pipes() {
 # autotuned buffers would take in all $BULK bytes and hand the pipe back.
 MANY=40
 stalled_download() { # N: download $BULK bytes, reading only once $T/go exists
-    timeout 300 openssl s_client -connect 127.0.0.1:$BULK_PORT -servername ec.test -quiet \
-        </dev/null 2>"$T/many$1.err" |
+    bulk_client 300 "many$1" |
         { while [ ! -e "$T/go" ]; do sleep 0.2; done; cat >"$T/many$1.bin"; }
 }
 big_pipes_held() { # $MANY connections open and the bound reached, or give up after 120 s
@@ -217,10 +221,9 @@ big_pipes_held() { # $MANY connections open and the bound reached, or give up af
     return 1
 }
 all_intact() {
-    local i want
-    want=$("$KP_BACKEND" --gen $BULK | sha256sum)
+    local i
     for i in $(seq 1 $MANY); do
-        [ "$(sha256sum <"$T/many$i.bin")" = "$want" ] ||
+        bulk_intact "many$i" ||
             { echo "# download $i: $(wc -c <"$T/many$i.bin") bytes, not intact"; return 1; }
     done
 }
