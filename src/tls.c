@@ -48,6 +48,7 @@ struct tls_session {
     mbedtls_ssl_context ssl;
     int fd;
     int unflushed;              /* handshake bytes sent while corked */
+    int sent_any;               /* mbedTLS has sent the client something */
     struct kp_tls_secrets secrets;
     char sni[256];
     char client_cn[128];
@@ -308,6 +309,7 @@ static int bio_send(void *arg, const unsigned char *buf, size_t len)
 
     if (n >= 0) {
         s->unflushed = 1;
+        s->sent_any |= n > 0;
         return (int)n;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -407,6 +409,20 @@ static void copy_client_cn(struct tls_session *s)
         }
 }
 
+/* mbedTLS 3.6 refuses some ClientHellos without an alert (a TLS 1.3 client
+ * that shares no group with us): the client sees the connection close and
+ * cannot tell why.  A handshake that failed on the client's input before we
+ * sent anything has sent no alert, so send handshake_failure ourselves, in
+ * the clear (no key is in use before our first flight). */
+static void alert_if_silent(struct tls_session *s)
+{
+    if (s->sent_any || kp_tls_handshake_failure(s) != KP_HSF_PROTOCOL)
+        return;
+    (void)mbedtls_ssl_send_alert_message(&s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                          MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
+    set_cork(s->fd, 0);
+}
+
 enum tls_step kp_tls_handshake(struct tls_session *s, char *err, size_t errlen)
 {
     int ret;
@@ -432,6 +448,7 @@ enum tls_step kp_tls_handshake(struct tls_session *s, char *err, size_t errlen)
         return TLS_DONE;
     }
     s->last_error = ret;
+    alert_if_silent(s);
     if (s->refused != NULL)
         snprintf(err, errlen, "handshake failed: %s", s->refused);
     else

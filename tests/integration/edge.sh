@@ -3,7 +3,8 @@
 # replies when a backend is down or closes early, clients that vanish during
 # the handshake or the transfer, uploads whose end waits behind queued
 # records, descriptor leaks under 1000 bad connections,
-# refused old TLS and non-AEAD suites, and certificate selection by SNI.
+# refused old TLS and non-AEAD suites, certificate selection by SNI, and the key
+# exchange group each `groups` order gets from a client offering X25519 then P-256.
 #
 # On the host (no kTLS) it runs with ktls = auto; inside the kTLS VM
 # (KP_VM_GUEST=1) with ktls = required.
@@ -12,7 +13,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 # Away from suite.sh's ports, so both can run at once.
-PROXY_PORT=18543 EP_PORT=18544 STRICT_PORT=18545 DOWN_FE_PORT=18546
+PROXY_PORT=18543 EP_PORT=18544 STRICT_PORT=18545 DOWN_FE_PORT=18546 P256_PORT=18547
+X25519_PORT=18548
 RAW_PORT=19101 V1_PORT=19102 V2_PORT=19103 EARLY_PORT=19104 SINK_PORT=19105 FLOOD_PORT=19106
 DOWN_PORT=19109 SLOWSINK_PORT=19107
 SLOW=1
@@ -76,6 +78,18 @@ listen = 127.0.0.1:$DOWN_FE_PORT
 cert = $T/ec.pem $T/ec.key
 alpn = h2 http/1.1
 backend = down
+
+[frontend p256only]
+listen = 127.0.0.1:$P256_PORT
+cert = $T/ec.pem $T/ec.key
+groups = secp256r1
+backend = raw
+
+[frontend x25519only]
+listen = 127.0.0.1:$X25519_PORT
+cert = $T/ec.pem $T/ec.key
+groups = x25519
+backend = raw
 
 [backend raw]
 address = 127.0.0.1:$RAW_PORT
@@ -453,6 +467,38 @@ st=$?
 check "sni_strict: unknown.test fails (exit $st)" failed_itself "$st"
 check "sni_strict: unknown.test gets the unrecognized_name alert" \
     grep -qi 'unrecognized name' "$T/strict.out"
+
+# 9. Key exchange groups, for a client offering X25519 then P-256 (as OpenSSL does):
+# TLS 1.2 follows the server's order (the default puts P-256 first, cheaper in mbedTLS);
+# TLS 1.3 takes the client's X25519 key share when the list has X25519, without a
+# HelloRetryRequest, and asks for P-256 (a second ClientHello) when it has not.
+# groups_of PORT VERSION CLIENT_GROUPS: "GROUP CLIENTHELLOS" of one handshake.
+groups_of() {
+    timeout $((10 * SLOW)) openssl s_client -connect 127.0.0.1:"$1" -tls1_"${2#1.}" \
+        -groups "$3" -msg </dev/null >"$T/groups.out" 2>&1
+    echo "$(sed -n 's/^Server Temp Key: X25519,.*/X25519/p
+        s/^Server Temp Key: ECDH, prime256v1,.*/P-256/p' "$T/groups.out")" \
+        "$(grep -c '^>>> .*ClientHello$' "$T/groups.out")"
+}
+check "groups default, TLS 1.2: the server's order gives P-256" \
+    [ "$(groups_of $PROXY_PORT 1.2 X25519:P-256)" = "P-256 1" ]
+check "groups default, TLS 1.3: the client's X25519 share, no HelloRetryRequest" \
+    [ "$(groups_of $PROXY_PORT 1.3 X25519:P-256)" = "X25519 1" ]
+check "groups = secp256r1, TLS 1.3: a HelloRetryRequest, then P-256" \
+    [ "$(groups_of $P256_PORT 1.3 X25519:P-256)" = "P-256 2" ]
+check "groups = secp256r1, TLS 1.3: data flows after the HelloRetryRequest" \
+    [ "$(printf hello | timeout $((10 * SLOW)) openssl s_client -quiet -tls1_3 \
+        -groups X25519:P-256 -connect 127.0.0.1:$P256_PORT 2>/dev/null | sha)" = "$hello_sha" ]
+n0=$(wc -l <"$T/proxy.log")
+timeout $((10 * SLOW)) openssl s_client -connect 127.0.0.1:$X25519_PORT -groups P-256 \
+    </dev/null >"$T/nogroup.out" 2>&1
+st=$?
+check "groups = x25519, a client with P-256 only: s_client fails (exit $st)" failed_itself "$st"
+check "groups = x25519, a client with P-256 only: refused with a handshake_failure alert" \
+    grep -q 'alert handshake failure' "$T/nogroup.out"
+sleep 0.5
+check "groups = x25519, a client with P-256 only: the daemon logs the failed handshake" \
+    grep -q 'frontend x25519only: handshake failed' <(tail -n +"$((n0 + 1))" "$T/proxy.log")
 check "daemon stops cleanly (main config)" stop_proxy
 cp "$T/proxy.log" "$T/proxy-main.log"   # start_proxy truncates the log
 
