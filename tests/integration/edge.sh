@@ -43,6 +43,12 @@ start_bg slowsink "$KP_BACKEND" --listen 127.0.0.1:$SLOWSINK_PORT --dir "$T/slow
 start_bg flood "$KP_BACKEND" --listen 127.0.0.1:$FLOOD_PORT --dir "$T/flood" --expect 0 --send 8388608
 for p in $RAW_PORT $V1_PORT $V2_PORT $EARLY_PORT $SINK_PORT $FLOOD_PORT $SLOWSINK_PORT; do wait_port 127.0.0.1 "$p" || exit 1; done
 
+# group_frontend NAME PORT GROUPS: a frontend to the raw backend with its own groups.
+group_frontend() {
+    printf '[frontend %s]\nlisten = 127.0.0.1:%s\ncert = %s %s\ngroups = %s\nbackend = raw\n' \
+        "$1" "$2" "$T/ec.pem" "$T/ec.key" "$3"
+}
+
 # The main configuration: routes by SNI to each special backend.
 write_main_config() {
     global_ini 2 >"$1"
@@ -79,17 +85,9 @@ cert = $T/ec.pem $T/ec.key
 alpn = h2 http/1.1
 backend = down
 
-[frontend p256only]
-listen = 127.0.0.1:$P256_PORT
-cert = $T/ec.pem $T/ec.key
-groups = secp256r1
-backend = raw
+$(group_frontend p256only $P256_PORT secp256r1)
 
-[frontend x25519only]
-listen = 127.0.0.1:$X25519_PORT
-cert = $T/ec.pem $T/ec.key
-groups = x25519
-backend = raw
+$(group_frontend x25519only $X25519_PORT x25519)
 
 [backend raw]
 address = 127.0.0.1:$RAW_PORT
