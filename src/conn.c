@@ -268,22 +268,33 @@ static void connect_again(struct conn *c)
 
 /* ---- handshake ---- */
 
+static const char *hand_off_failed(struct conn *c, const char *err)
+{
+    log_limited(KP_CAUSE_KTLS, KP_LOG_ERR, "frontend %s: kTLS hand-off failed: %s (client %s)",
+                c->fe->name, err, c->acc.client);
+    metrics_handshake_failed(KP_HSF_KTLS);
+    return "kTLS hand-off failed";
+}
+
 /* Give the keys to the kernel and drop mbedTLS, or keep mbedTLS when the
- * kernel cannot take them.  0 on success, -1 when the connection must go. */
-static int hand_off(struct conn *c, char *err, size_t errlen)
+ * kernel cannot take them (ktls = auto).  NULL when the connection goes on,
+ * else why it must close (logged and counted here). */
+static const char *hand_off(struct conn *c)
 {
     struct kp_ktls_keys keys;
     enum ktls_result r;
+    bool required = c->gen->cfg->ktls != KP_KTLS_AUTO;
+    char err[256];
 
     if (!c->w->sh->ktls) {
         kp_tls_forget_secrets(c->tls);
-        return 0;
+        return NULL;
     }
-    if (kp_tls_export_keys(c->tls, &keys, err, errlen) != 0) {
+    if (kp_tls_export_keys(c->tls, &keys, err, sizeof err) != 0) {
         kp_tls_forget_secrets(c->tls);
-        return c->gen->cfg->ktls == KP_KTLS_AUTO ? 0 : -1;
+        return required ? hand_off_failed(c, err) : NULL;
     }
-    r = ktls_install(c->cfd, &keys, err, errlen);
+    r = ktls_install(c->cfd, &keys, err, sizeof err);
     ktls_keys_wipe(&keys);
     if (r == KTLS_OK) {
         /* The traffic secrets outlive the session only to follow KeyUpdate. */
@@ -291,24 +302,36 @@ static int hand_off(struct conn *c, char *err, size_t errlen)
         kp_tls_session_free(c->tls); /* frees and zeroizes every mbedTLS copy */
         c->tls = NULL;
         c->ktls = true;
-        return 0;
+        return NULL;
     }
     kp_tls_forget_secrets(c->tls);
-    if (r == KTLS_UNSUPPORTED && c->gen->cfg->ktls == KP_KTLS_AUTO)
-        return 0; /* said once at start-up */
-    if (r == KTLS_UNTOUCHED && c->gen->cfg->ktls == KP_KTLS_AUTO) {
+    if (r == KTLS_UNSUPPORTED && !required)
+        return NULL; /* said once at start-up */
+    if (r == KTLS_PEER_CLOSED) {
+        /* Not the kernel's failure: a client that left, or half-closed
+         * after its request, which only user space can still answer. */
+        log_limited(KP_CAUSE_HANDSHAKE, KP_LOG_INFO, "frontend %s: %s; %s (client %s)",
+                    c->fe->name, err,
+                    required ? "closing it (ktls = required)" : "it stays in user space",
+                    c->acc.client);
+        if (!required)
+            return NULL;
+        metrics_handshake_failed(KP_HSF_CLOSED);
+        return "client closed before the kTLS hand-off";
+    }
+    if (!required && r == KTLS_UNTOUCHED) {
         log_limited(KP_CAUSE_KTLS, KP_LOG_WARNING,
                     "kTLS hand-off failed (%s); this connection stays in user space (client %s)",
                     err, c->acc.client);
-        return 0;
+        return NULL;
     }
-    return -1;
+    return hand_off_failed(c, err);
 }
 
 static void handshake_done(struct conn *c)
 {
     struct tls_info info;
-    char err[256];
+    const char *why;
 
     handshake_leave(c);
     c->state = CONN_CONNECTING;
@@ -326,11 +349,9 @@ static void handshake_done(struct conn *c)
         return;
     }
     /* info points into the session: not used past this line. */
-    if (hand_off(c, err, sizeof err) != 0) {
-        log_limited(KP_CAUSE_KTLS, KP_LOG_ERR, "frontend %s: kTLS hand-off failed: %s (client %s)",
-                    c->fe->name, err, c->acc.client);
-        metrics_handshake_failed(KP_HSF_KTLS);
-        conn_close(c, "kTLS hand-off failed");
+    why = hand_off(c);
+    if (why != NULL) {
+        conn_close(c, why);
         return;
     }
     metrics_tls_mode(c->ktls);

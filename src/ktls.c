@@ -29,6 +29,12 @@ enum ktls_result ktls_install(int fd, const struct kp_ktls_keys *keys, char *err
         return KTLS_UNSUPPORTED;
     }
     if (set_ulp(fd) != 0) {
+        /* The kernel takes the ULP only on an established socket: a client
+         * whose FIN arrived with (or right after) its Finished is refused. */
+        if (errno == ENOTCONN) {
+            snprintf(err, errlen, "the client closed (FIN or RST) before the kTLS hand-off");
+            return KTLS_PEER_CLOSED;
+        }
         snprintf(err, errlen, "setsockopt TCP_ULP tls: %s", strerror(errno));
         return KTLS_UNTOUCHED;
     }

@@ -50,6 +50,7 @@ enum ktls_result {
     KTLS_UNTOUCHED,   /* nothing took effect: the socket can still be used as is */
     KTLS_BROKEN,      /* half installed: the connection must be closed */
     KTLS_UNSUPPORTED, /* the start-up probe found the kernel lacks this suite: untouched */
+    KTLS_PEER_CLOSED, /* the client closed (FIN or RST) before the hand-off: untouched */
 };
 enum ktls_result ktls_install(int fd, const struct kp_ktls_keys *keys, char *err, size_t errlen);
 

@@ -6,7 +6,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-PROXY_PORT=18843 V6_PORT=19401 V2CN_PORT=19402 HALF_PORT=19403 FIN_PORT=19404
+PROXY_PORT=18843 V6_PORT=19401 V2CN_PORT=19402 HALF_PORT=19403 FIN_PORT=19404 ADMIN_PORT=19405
 SLOW=1
 [ "$IN_VM" = 1 ] && SLOW=4
 
@@ -60,6 +60,9 @@ address = 127.0.0.1:$FIN_PORT
 [backend cn]
 address = 127.0.0.1:$V2CN_PORT
 proxy_protocol = v2
+
+[admin]
+listen = 127.0.0.1:$ADMIN_PORT
 EOF
 sed -e "s|^route = .*||" -e "s|client_verify = optional|client_verify = required\nbackend = v6|" \
     "$T/b.ini" >"$T/required.ini"
@@ -73,6 +76,40 @@ roundtrip() {
     shift
     printf hello | timeout $((10 * SLOW)) openssl s_client -quiet -connect "[::1]:$PROXY_PORT" \
         -servername "$sni" "$@" 2>/dev/null | sha
+}
+
+# fin_with_finished: a client whose request and FIN arrive in one segment with
+# its Finished.  The kernel takes the TLS ULP only on an established socket
+# (ENOTCONN), so in the kTLS VM the hand-off meets a client that has left or
+# half-closed: the client's doing, logged at info, never a kTLS failure.  With
+# ktls = auto user space answers it; with required it is closed unanswered.
+fin_with_finished() {
+    local nhalf first got_bytes got_sha answer closed
+    nhalf=$(ls "$T"/half/conn-*.txt 2>/dev/null | wc -l)
+    printf hello >"$T/hello.bin"
+    read -r first got_bytes got_sha < <(python3 "$top_srcdir/tests/tools/finished_then_data.py" \
+        --fin ::1 $PROXY_PORT half.wild.test "$T/hello.bin" 2>"$T/finfin.err" || echo "0 0 error")
+    answer="100000 $("$KP_BACKEND" --gen 100000 | sha)"
+    closed="info: frontend f: the client closed (FIN or RST) before the kTLS hand-off"
+    if [ "$KTLS" = required ]; then
+        check "FIN with Finished, ktls = required: closed unanswered ($got_bytes bytes)" \
+            [ "$got_bytes" = 0 ]
+        check "... nothing reached the backend" \
+            [ "$(ls "$T"/half/conn-*.txt 2>/dev/null | wc -l)" = "$nhalf" ]
+        check "... logged at info as the client's close" \
+            grep -q "$closed; closing it (ktls = required) (client " "$T/proxy.log"
+        timeout 10 curl -sS "http://127.0.0.1:$ADMIN_PORT/metrics" >"$T/metrics.txt"
+        check "... counted as handshake_failures_total{reason=\"closed\"}" \
+            grep -qx 'ktlsproxy_handshake_failures_total{reason="closed"} 1' "$T/metrics.txt"
+        check "... not as {reason=\"ktls\"}" \
+            grep -qx 'ktlsproxy_handshake_failures_total{reason="ktls"} 0' "$T/metrics.txt"
+    else
+        check "FIN with Finished, ktls = auto: the backend's answer reached the client" \
+            [ "$got_bytes $got_sha" = "$answer" ]
+        [ "$IN_VM" = 0 ] || check "... in user space, logged at info as the client's close" \
+            grep -q "$closed; it stays in user space (client " "$T/proxy.log"
+    fi
+    check "... and no kTLS hand-off failure was logged" eval "! grep -q 'hand-off failed' '$T/proxy.log'"
 }
 
 if start_proxy "$T/b.ini"; then
@@ -111,9 +148,21 @@ if start_proxy "$T/b.ini"; then
         [ "$(cat "$T/fin/conn-1.txt" 2>/dev/null)" = "$FIN_BYTES $(sha <"$T/fin.bin")" ]
     check "data right after Finished: the answer came back intact" \
         [ "$got_bytes $got_sha" = "$FIN_BYTES $("$KP_BACKEND" --gen $FIN_BYTES | sha)" ]
+    fin_with_finished
     check "daemon stops cleanly" stop_proxy
 else
     not_ok "daemon starts"
+fi
+# The same client against ktls = auto in the kTLS VM: the kernel refuses it
+# there too, and user space answers it.
+if [ "$KTLS" = required ]; then
+    sed 's/^ktls = required$/ktls = auto/' "$T/b.ini" >"$T/auto.ini"
+    if start_proxy "$T/auto.ini"; then
+        KTLS=auto fin_with_finished
+        check "ktls = auto daemon stops cleanly" stop_proxy
+    else
+        not_ok "ktls = auto daemon starts"
+    fi
 fi
 
 if start_proxy "$T/required.ini"; then

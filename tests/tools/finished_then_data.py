@@ -3,10 +3,13 @@
 as its Finished message, so the bytes are already queued in the server's
 socket when the server hands its keys to the kernel.
 
-    finished_then_data.py HOST PORT SNI FILE
+    finished_then_data.py [--fin] HOST PORT SNI FILE
 
 Sends FILE, reads the answer until the server closes, and prints
-"FIRST_SEND_BYTES RECEIVED_BYTES SHA256" of what came back.
+"FIRST_SEND_BYTES RECEIVED_BYTES SHA256" of what came back.  With --fin the
+client's side ends with that first send (FILE up to 16 KiB): corked, so that
+Finished, data and FIN arrive in one segment and the server's socket is no
+longer established when it tries to hand its keys to the kernel.
 """
 import hashlib
 import socket
@@ -15,7 +18,11 @@ import sys
 
 
 def main():
-    host, port, sni, path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    args = sys.argv[1:]
+    fin = args[0] == "--fin"
+    if fin:
+        args = args[1:]
+    host, port, sni, path = args[0], int(args[1]), args[2], args[3]
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -40,7 +47,14 @@ def main():
     # data and send both with one call.
     tls.write(payload[:16384])
     first = out.read()
-    sock.sendall(first)
+    if fin:
+        if len(payload) > 16384:
+            sys.exit("--fin sends at most 16 KiB")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        sock.sendall(first)
+        sock.shutdown(socket.SHUT_WR)  # the FIN rides on the corked data
+    else:
+        sock.sendall(first)
     for off in range(16384, len(payload), 65536):
         tls.write(payload[off:off + 65536])
         sock.sendall(out.read())
