@@ -145,8 +145,9 @@ matrix_case() { # VERSION CIPHER OSSL_FLAG OSSL_SUITE GNUTLS_VERS GNUTLS_CIPHER
     check "$name: no handshake negotiated anything else" \
         [ "$(grep -c 'frontend f: TLSv' "$T/proxy.log")" -eq "$hs" ]
     if [ "$IN_VM" = 1 ]; then
-        check "$name: tls_stat TlsTxSw rose by the $hs connections" [ $(($(tls_stat TlsTxSw) - tx0)) -eq "$hs" ]
-        check "$name: tls_stat TlsRxSw rose by the $hs connections" [ $(($(tls_stat TlsRxSw) - rx0)) -eq "$hs" ]
+        dtx=$(($(tls_stat TlsTxSw) - tx0)) drx=$(($(tls_stat TlsRxSw) - rx0))
+        check "$name: tls_stat TlsTxSw rose by the $hs connections (by $dtx)" [ "$dtx" -eq "$hs" ]
+        check "$name: tls_stat TlsRxSw rose by the $hs connections (by $drx)" [ "$drx" -eq "$hs" ]
     fi
     check "$name: daemon stops cleanly" stop_proxy
 }
